@@ -1,0 +1,40 @@
+"""Names shared by every process: topics, headers, ports and their defaults.
+
+Kept in one place so a producer in one process and a reader in another can never
+disagree on a spelling.
+"""
+
+from typing import Final
+
+ENV_BOOTSTRAP: Final = "FOGVERSE_BOOTSTRAP"
+"""An existing cluster to use instead of starting the embedded broker."""
+
+DEFAULT_CONTROL_TOPIC: Final = "fogverse-control"
+"""Heartbeats, auto-scale requests and stop notices travel here."""
+
+DEAD_LETTER_PREFIX: Final = "fogverse-dlq-"
+"""A stage's dead letters go to ``fogverse-dlq-<consumer topic>`` unless configured."""
+
+MASTER_STATE_TOPIC: Final = "fogverse-master-state"
+"""Compacted topic holding the master's state so a restart resumes it."""
+
+DEFAULT_LOCK_PORT: Final = 4242
+"""FogVerse's distributed lock port; users' ConsumerStart code expects it."""
+
+# Header names. Kafka header keys are free text; the prefix keeps ours apart
+# from whatever the user sets.
+H_CONTENT_TYPE: Final = "content-type"
+H_CREATED_AT: Final = "fogverse-created-at"
+"""Wall-clock epoch nanoseconds when the source created the message (crosses hosts)."""
+H_ERROR: Final = "fogverse-error"
+H_ERROR_TYPE: Final = "fogverse-error-type"
+H_ERROR_STAGE: Final = "fogverse-error-stage"
+H_ORIGIN_TOPIC: Final = "fogverse-origin-topic"
+H_ORIGIN_PARTITION: Final = "fogverse-origin-partition"
+H_ORIGIN_OFFSET: Final = "fogverse-origin-offset"
+H_ATTEMPTS: Final = "fogverse-attempts"
+
+CT_MSGPACK: Final = "application/msgpack"
+CT_BYTES: Final = "application/octet-stream"
+CT_TEXT: Final = "text/plain; charset=utf-8"
+CT_JSON: Final = "application/json"
