@@ -1,0 +1,506 @@
+"""A real Apache Kafka broker in a child JVM, for the demo and the tests.
+
+One node in KRaft combined mode (broker and controller in one process), listening on
+127.0.0.1 only, with a throwaway data directory. It is the real broker, so anything a
+test learns from it (rebalances, offsets, partition counts) holds on a real cluster.
+
+Its settings lean towards quick feedback: one replica everywhere, a small offsets
+topic, no initial rebalance delay and short KIP-848 heartbeats, so a group notices a
+new or dead member within seconds rather than the production default of 45 s.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import logging
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final, Self
+
+from fogverse.broker.jars import INSTALL_HINT, ensure_kafka_jars, require_tools
+from fogverse.errors import BrokerUnavailableError
+
+log = logging.getLogger(__name__)
+
+HOST: Final = "127.0.0.1"
+STARTUP_TIMEOUT_S: Final = 90.0
+STOP_TIMEOUT_S: Final = 20.0
+FORMAT_TIMEOUT_S: Final = 120.0
+POLL_INTERVAL_S: Final = 0.1
+MIN_JAVA: Final = 17
+LOG_TAIL_LINES: Final = 40
+PORT_ATTEMPTS: Final = 3
+"""Auto-picked ports can be taken by someone else before the JVM binds them."""
+
+# Each value is chosen for a single-node test/dev broker; names checked against
+# Kafka 4.1's GroupCoordinatorConfig, TransactionLogConfig and ShareCoordinatorConfig.
+DEV_SETTINGS: Final[Mapping[str, str]] = {
+    "num.partitions": "1",
+    "default.replication.factor": "1",
+    "min.insync.replicas": "1",
+    "auto.create.topics.enable": "true",
+    # The default of 50 partitions makes the first consumer group wait for 50 logs.
+    "offsets.topic.num.partitions": "4",
+    "offsets.topic.replication.factor": "1",
+    "transaction.state.log.num.partitions": "4",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.num.partitions": "4",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    # Classic protocol: let clients ask for short sessions.
+    "group.min.session.timeout.ms": "1000",
+    # KIP-848 protocol: the broker, not the client, owns these timings.
+    "group.consumer.min.heartbeat.interval.ms": "500",
+    "group.consumer.heartbeat.interval.ms": "1000",
+    "group.consumer.min.session.timeout.ms": "3000",
+    "group.consumer.session.timeout.ms": "6000",
+}
+
+
+def cluster_id_from_uuid(value: uuid.UUID) -> str:
+    """Kafka's textual form of a UUID: 22 characters of unpadded base64url."""
+    return base64.urlsafe_b64encode(value.bytes).decode("ascii").rstrip("=")
+
+
+def new_cluster_id(source: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A fresh cluster id; ids starting with '-' are skipped because tools read them as flags."""
+    while True:
+        candidate = cluster_id_from_uuid(source())
+        if not candidate.startswith("-"):
+            return candidate
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free right now; all sockets stay bound until every port is picked, so they differ."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def server_properties(
+    port: int, controller_port: int, data_dir: Path, overrides: Mapping[str, str]
+) -> dict[str, str]:
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(data_dir),
+        **DEV_SETTINGS,
+    }
+    props.update(overrides)
+    return props
+
+
+def render_properties(props: Mapping[str, str]) -> str:
+    # Backslashes are escapes in Java properties files; nothing else we write needs care.
+    return "".join(f"{key}={value.replace(chr(92), chr(92) * 2)}\n" for key, value in props.items())
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(log {path} unreadable: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class EmbeddedBroker:
+    """A single-node Kafka broker in a child JVM; ``with EmbeddedBroker() as b: b.bootstrap``.
+
+    ``port=0`` picks a free port. ``log_path`` keeps the JVM's log where you say;
+    by default it lives in the temporary directory and is removed by :meth:`stop`.
+    ``properties`` overrides or adds broker settings. The JVM is killed if this Python
+    process dies, so a crashed test run leaves no broker behind.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        controller_port: int = 0,
+        kafka_version: str | None = None,
+        log_path: Path | str | None = None,
+        properties: Mapping[str, str] | None = None,
+        heap: str = "1g",
+        startup_timeout: float = STARTUP_TIMEOUT_S,
+        stop_timeout: float = STOP_TIMEOUT_S,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.requested_port = port
+        self.requested_controller_port = controller_port
+        self.kafka_version = kafka_version
+        self.properties = dict(properties or {})
+        self.heap = heap
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.cache_dir = cache_dir
+        self._requested_log = Path(log_path) if log_path is not None else None
+        self._port = port
+        self._log_path: Path | None = self._requested_log
+        self._running: _Running | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    @property
+    def port(self) -> int:
+        """The PLAINTEXT port; the picked one once started when 0 was asked for."""
+        return self._port
+
+    @property
+    def bootstrap(self) -> str:
+        if not self._port:
+            raise RuntimeError("the broker has no port until start() picks one")
+        return f"{HOST}:{self._port}"
+
+    @property
+    def log_path(self) -> Path | None:
+        """The JVM's stdout and stderr; None before the first start when not chosen."""
+        return self._log_path
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._running.proc if self._running else None
+        return proc.pid if proc else None
+
+    def is_running(self) -> bool:
+        proc = self._running.proc if self._running else None
+        return proc is not None and proc.poll() is None
+
+    def start(self) -> Self:
+        """Start the JVM and return once a real client call succeeds.
+
+        Raises BrokerUnavailableError (with the log's tail) if Java or Maven is
+        missing, the JVM exits, or it is not ready within ``startup_timeout``.
+        """
+        if self._running is not None:
+            raise RuntimeError("this broker is already started")
+        java = require_tools("java")["java"]
+        _check_java_version(java)
+        lib = ensure_kafka_jars(self.kafka_version, self.cache_dir)
+        auto_ports = not (self.requested_port and self.requested_controller_port)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._launch(java, lib)
+                self._await_ready()
+                return self
+            except _PortTaken:
+                self.stop()
+                if not auto_ports or attempt == PORT_ATTEMPTS:
+                    raise
+                log.info("a picked port was taken before Kafka bound it; retrying")
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        """SIGTERM (clean shutdown), SIGKILL after ``stop_timeout``; remove the data. Idempotent."""
+        finalizer, self._finalizer, self._running = self._finalizer, None, None
+        if finalizer is not None:
+            finalizer()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the JVM exits on its own; its exit status."""
+        if self._running is None or self._running.proc is None:
+            raise RuntimeError("the broker is not running")
+        return self._running.proc.wait(timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"EmbeddedBroker({HOST}:{self._port or '?'}, {state}, pid={self.pid})"
+
+    def _launch(self, java: str, lib: Path) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="fogverse-kafka-"))
+        log_path = self._requested_log or workdir / "broker.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        running = _Running(workdir=workdir, log_file=log_path.open("ab"))
+        self._running = running
+        self._finalizer = weakref.finalize(self, running.release, self.stop_timeout)
+        self._log_path = log_path
+        port, controller_port = self._pick_ports()
+        self._port = port
+        props_path = workdir / "server.properties"
+        props = server_properties(port, controller_port, workdir / "data", self.properties)
+        props_path.write_text(render_properties(props), encoding="utf-8")
+        log4j = workdir / "log4j2.properties"
+        log4j.write_text(_packaged_log4j_config(), encoding="utf-8")
+        jvm = [
+            java,
+            f"-Xmx{self.heap}",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            f"{lib.resolve()}/*",  # the JVM expands the star, so no shell is involved
+        ]
+        self._format_storage(jvm, props_path, running)
+        running.proc = _spawner.spawn([*jvm, "kafka.Kafka", str(props_path)], running.log_file)
+        log.info(
+            "Kafka broker starting on %s:%d (pid %d, log %s)",
+            HOST,
+            port,
+            running.proc.pid,
+            log_path,
+        )
+
+    def _pick_ports(self) -> tuple[int, int]:
+        picked = iter(free_ports(2))
+        port = self.requested_port or next(picked)
+        controller_port = self.requested_controller_port or next(picked)
+        if controller_port == port:
+            controller_port = next(picked)
+        return port, controller_port
+
+    def _format_storage(self, jvm: list[str], props: Path, running: _Running) -> None:
+        cmd = [*jvm, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(props)]
+        tool = _spawner.spawn(cmd, running.log_file)
+        try:
+            status = tool.wait(FORMAT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            status = None
+        finally:
+            _terminate(tool, 0.0)
+        if status != 0:
+            raise self._failure(f"formatting Kafka's storage failed (exit {status})")
+
+    def _await_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        admin: Any = None
+        while True:
+            self._fail_if_exited()
+            if admin is None and _port_open(self._port):
+                admin = _admin_client(self.bootstrap)
+            if admin is not None and _answers(admin):
+                log.info("Kafka broker ready at %s", self.bootstrap)
+                return
+            if time.monotonic() > deadline:
+                raise self._failure(
+                    f"Kafka did not answer on {self.bootstrap} within {self.startup_timeout:.0f}s"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    def _fail_if_exited(self) -> None:
+        proc = self._running.proc if self._running else None
+        status = proc.poll() if proc else None
+        if status is None:
+            return
+        tail = log_tail(self._log_path) if self._log_path else ""
+        if "Address already in use" in tail:
+            raise _PortTaken(f"Kafka could not bind its ports:\n{tail}")
+        raise self._failure(f"the Kafka JVM exited with status {status} while starting")
+
+    def _failure(self, what: str) -> BrokerUnavailableError:
+        if self._running is not None:
+            self._running.log_file.flush()
+        tail = log_tail(self._log_path) if self._log_path else "(no log)"
+        return BrokerUnavailableError(f"{what}; last lines of {self._log_path}:\n{tail}")
+
+
+class _PortTaken(BrokerUnavailableError):
+    pass
+
+
+@dataclass
+class _Running:
+    """What a started broker holds; kept apart from it so a finalizer can release it."""
+
+    workdir: Path
+    log_file: IO[bytes]
+    proc: subprocess.Popen[bytes] | None = None
+
+    def release(self, stop_timeout: float) -> None:
+        try:
+            if self.proc is not None:
+                _terminate(self.proc, stop_timeout)
+        finally:
+            self.log_file.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("Kafka (pid %d) ignored SIGTERM for %.0fs; killing it", proc.pid, timeout)
+    finally:
+        # Also reached on a second Ctrl-C during the wait: never leave the JVM behind.
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _admin_client(bootstrap: str) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+
+
+def _answers(admin: Any) -> bool:
+    from confluent_kafka import KafkaException
+
+    try:
+        admin.list_topics(timeout=2.0)
+    except KafkaException:
+        return False
+    return True
+
+
+def _packaged_log4j_config() -> str:
+    return resources.files(__package__).joinpath("log4j2.properties").read_text("utf-8")
+
+
+def _check_java_version(java: str) -> None:
+    major = _java_major(java)
+    if major is not None and major < MIN_JAVA:
+        raise BrokerUnavailableError(
+            f"{java} is Java {major}; Kafka 4 needs Java {MIN_JAVA} or newer. " + INSTALL_HINT
+        )
+
+
+def _java_major(java: str) -> int | None:
+    """The major version `java -version` reports, or None when it cannot be told."""
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not found:
+        return None
+    major = int(found[1])
+    # Java 8 and older call themselves "1.8".
+    return int(found[2]) if major == 1 and found[2] else major
+
+
+class _Spawner:
+    """Starts child JVMs from one thread that lives as long as the process.
+
+    Linux delivers PR_SET_PDEATHSIG when the *thread* that forked the child exits, not
+    the process. Forking from a short-lived thread (asyncio.to_thread, a pool) would
+    kill the broker as soon as that thread retired; this daemon thread only ends with
+    the process, which is exactly when the JVM should die.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]], Future[Any]]]
+        self._jobs = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+        self._prctl = _load_prctl()
+
+    def spawn(self, cmd: list[str], output: IO[bytes]) -> subprocess.Popen[bytes]:
+        def launch() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,  # a file, never a pipe: a full pipe would stall the JVM
+                stderr=subprocess.STDOUT,
+                # Own session: a terminal's Ctrl-C reaches Python, which stops Kafka in order.
+                start_new_session=True,
+                preexec_fn=self._preexec(os.getpid()),
+            )
+
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._ensure_thread()
+        self._jobs.put((launch, done))
+        return done.result()
+
+    def _ensure_thread(self) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="fogverse-jvm-spawner", daemon=True
+                )
+                self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            launch, done = self._jobs.get()
+            try:
+                done.set_result(launch())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+    def _preexec(self, parent: int) -> Callable[[], None] | None:
+        prctl = self._prctl
+        if prctl is None:
+            return None
+
+        def die_with_parent() -> None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            # The parent may have died before prctl took effect.
+            if os.getppid() != parent:
+                os._exit(1)
+
+        return die_with_parent
+
+
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    # Loaded before any fork: looking up symbols in the child is not safe.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_spawner = _Spawner()
