@@ -1,0 +1,194 @@
+"""Stage settings: constructor arguments beat environment variables beat defaults.
+
+FogVerse users set ``self.consumer_topic`` and friends before calling
+``super().__init__()``, or export ``CONSUMER_TOPIC`` and friends; both keep
+working. Kafka client options (security, SASL, SSL, tuning) pass through
+untouched in ``kafka_extra`` / ``consumer_extra`` / ``producer_extra``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from fogverse.constants import DEFAULT_CONTROL_TOPIC, ENV_BOOTSTRAP
+from fogverse.errors import ConfigError
+
+__all__ = ["ENV_NAMES", "ErrorPolicy", "StageConfig", "resolve_config"]
+
+ErrorPolicy = Literal["dead-letter", "skip", "stop"]
+ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "stop")
+GROUP_PROTOCOLS: tuple[str, ...] = ("consumer", "classic")
+
+ENV_NAMES: dict[str, str] = {
+    "consumer_topic": "CONSUMER_TOPIC",
+    "producer_topic": "PRODUCER_TOPIC",
+    "consumer_servers": "CONSUMER_SERVERS",
+    "producer_servers": "PRODUCER_SERVERS",
+    "group_id": "GROUP_ID",
+    "client_id": "CLIENT_ID",
+    "read_latest": "READ_LATEST",
+    "error_policy": "ERROR_POLICY",
+    "dead_letter_topic": "DEAD_LETTER_TOPIC",
+    "control_topic": "CONTROL_TOPIC",
+    "profiling_csv": "PROFILING_CSV",
+}
+"""Settings that may come from the environment, by FogVerse's variable names."""
+
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_SERVER_RE = re.compile(r"^[^\s,:]+(:\d{1,5})?$")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Everything a stage needs to run. Unset fields resolve from the environment."""
+
+    consumer_topic: tuple[str, ...] = ()
+    producer_topic: str | None = None
+    consumer_servers: str = "localhost:9092"
+    producer_servers: str | None = None
+    """Defaults to consumer_servers."""
+    group_id: str | None = None
+    """Defaults to the stage's class name, so instances of one stage share work."""
+    client_id: str | None = None
+    read_latest: bool = False
+    """Skip the backlog and read only new messages (live video); off by default
+    because it silently drops whatever was waiting."""
+    error_policy: ErrorPolicy = "dead-letter"
+    dead_letter_topic: str | None = None
+    """Defaults to ``fogverse-dlq-<first consumer topic>``."""
+    batch_size: int = 500
+    fetch_timeout: float = 0.1
+    commit_interval: float = 1.0
+    group_protocol: str = "consumer"
+    """``consumer`` is KIP-848: the broker assigns partitions incrementally, so
+    adding an instance does not pause the others. ``classic`` uses
+    cooperative-sticky assignment."""
+    max_messages: int | None = None
+    """Stop after this many inputs (burst mode, for tests and batch jobs)."""
+    idle_timeout: float | None = None
+    """Stop after this many seconds without input."""
+    connect_attempts: int = 5
+    connect_backoff: float = 0.5
+    shutdown_timeout: float = 30.0
+    heartbeat_interval: float = 1.0
+    control_topic: str = DEFAULT_CONTROL_TOPIC
+    heartbeat: bool = True
+    profiling_csv: str | None = None
+    kafka_extra: Mapping[str, Any] = field(default_factory=dict)
+    consumer_extra: Mapping[str, Any] = field(default_factory=dict)
+    producer_extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def effective_producer_servers(self) -> str:
+        return self.producer_servers or self.consumer_servers
+
+    @property
+    def effective_dead_letter_topic(self) -> str | None:
+        if self.dead_letter_topic:
+            return self.dead_letter_topic
+        if self.consumer_topic:
+            return f"fogverse-dlq-{self.consumer_topic[0]}"
+        return None
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(StageConfig))
+
+
+def _setting_name(name: str) -> str:
+    env = ENV_NAMES.get(name)
+    return f"{name} ({env})" if env else name
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Bring env strings and FogVerse shapes to the field's type."""
+    if name == "consumer_topic":
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        if isinstance(value, list | tuple):
+            return tuple(value)
+        raise ConfigError(_setting_name(name), value, "expected a topic name or a list of them")
+    if name in ("consumer_servers", "producer_servers") and isinstance(value, list | tuple):
+        return ",".join(value)
+    if name == "read_latest" and isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if name == "producer_topic" and value == "":
+        return None
+    return value
+
+
+def resolve_config(
+    explicit: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    base: StageConfig | None = None,
+) -> StageConfig:
+    """Layer explicit settings over the environment over ``base`` (or defaults).
+
+    Raises ConfigError naming the first bad setting.
+    """
+    env = os.environ if env is None else env
+    unknown = sorted(set(explicit) - _FIELD_NAMES)
+    if unknown:
+        raise ConfigError(unknown[0], explicit[unknown[0]], "unknown setting")
+    values: dict[str, Any] = {}
+    for name, env_name in ENV_NAMES.items():
+        if env.get(env_name):
+            values[name] = env[env_name]
+    if "consumer_servers" not in values and env.get(ENV_BOOTSTRAP):
+        values["consumer_servers"] = env[ENV_BOOTSTRAP]
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    coerced = {name: _coerce(name, value) for name, value in values.items()}
+    config = replace(base or StageConfig(), **coerced)
+    validate(config)
+    return config
+
+
+def validate(config: StageConfig) -> None:
+    """Raise ConfigError for the first setting that cannot work."""
+    for topic in config.consumer_topic:
+        _check_topic("consumer_topic", topic)
+    if config.producer_topic is not None:
+        _check_topic("producer_topic", config.producer_topic)
+    if config.dead_letter_topic is not None:
+        _check_topic("dead_letter_topic", config.dead_letter_topic)
+    _check_topic("control_topic", config.control_topic)
+    _check_servers("consumer_servers", config.consumer_servers)
+    if config.producer_servers is not None:
+        _check_servers("producer_servers", config.producer_servers)
+    if config.error_policy not in ERROR_POLICIES:
+        raise ConfigError(
+            _setting_name("error_policy"), config.error_policy, f"expected one of {ERROR_POLICIES}"
+        )
+    if config.group_protocol not in GROUP_PROTOCOLS:
+        raise ConfigError("group_protocol", config.group_protocol, f"expected {GROUP_PROTOCOLS}")
+    _check_positive(config)
+
+
+def _check_positive(config: StageConfig) -> None:
+    for name in ("batch_size", "fetch_timeout", "commit_interval", "connect_attempts",
+                 "heartbeat_interval", "shutdown_timeout"):
+        value = getattr(config, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(name, value, "must be a positive number")
+    for name in ("max_messages", "idle_timeout"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int | float) or value <= 0):
+            raise ConfigError(name, value, "must be a positive number or unset")
+
+
+def _check_topic(name: str, topic: object) -> None:
+    if not isinstance(topic, str) or not _TOPIC_RE.match(topic) or topic in (".", ".."):
+        raise ConfigError(
+            _setting_name(name), topic, "a Kafka topic name is 1-249 of [A-Za-z0-9._-]"
+        )
+
+
+def _check_servers(name: str, servers: object) -> None:
+    if not isinstance(servers, str) or not servers:
+        raise ConfigError(_setting_name(name), servers, "expected 'host:port[,host:port...]'")
+    for server in servers.split(","):
+        if not _SERVER_RE.match(server.strip()):
+            raise ConfigError(_setting_name(name), servers, "expected 'host:port[,host:port...]'")

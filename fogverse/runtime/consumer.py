@@ -1,0 +1,220 @@
+"""Consumer: reads a topic; forwards to ``producer_topic`` or is a sink."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from confluent_kafka import OFFSET_END, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer as KafkaConsumer
+
+from fogverse.config import StageConfig
+from fogverse.constants import H_CREATED_AT
+from fogverse.context import MessageContext
+from fogverse.errors import ConfigError
+from fogverse.offsets import TopicPartitionKey, WorkUnit
+from fogverse.runtime import kafka_io
+from fogverse.runtime.runnable import Runnable, _Delivery
+
+__all__ = ["Consumer"]
+
+log = logging.getLogger("fogverse.stage")
+
+
+class Consumer(Runnable):
+    """A stage that reads ``consumer_topic``.
+
+    With ``producer_topic`` set it forwards each result there; override
+    :meth:`send` to make it a sink. An input's offset is committed only after
+    its output was acknowledged by the broker (or ``send`` returned).
+    """
+
+    consumer: KafkaConsumer | None = None
+
+    def _check_roles(self, config: StageConfig) -> None:
+        if not config.consumer_topic:
+            raise ConfigError("consumer_topic (CONSUMER_TOPIC)", None, "a Consumer needs a topic")
+
+    def _needs_producer(self) -> bool:
+        return super()._needs_producer() or self.config.error_policy == "dead-letter"
+
+    def _topics_to_create(self) -> list[str]:
+        topics = super()._topics_to_create()
+        dead_letter = self.config.effective_dead_letter_topic
+        if self.config.error_policy == "dead-letter" and dead_letter:
+            topics.append(dead_letter)
+        return topics
+
+    def _group_id(self) -> str:
+        return self.config.group_id or self.name
+
+    async def start_consumer(self) -> None:
+        """Create the Kafka consumer and subscribe (FogVerse hook; override to wrap)."""
+        if self.consumer is None:
+            conf = kafka_io.consumer_conf(self.config, self._group_id(), self._client_id())
+            conf.setdefault("on_commit", self._on_commit)
+            self.consumer = KafkaConsumer(conf)
+        self.consumer.subscribe(
+            list(self.config.consumer_topic),
+            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost,
+        )
+
+    async def _main_loop(self) -> None:
+        await self.start_consumer()
+        fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-fetch")
+        try:
+            await self._consume(fetcher)
+        finally:
+            fetcher.shutdown(wait=True)
+
+    async def _consume(self, fetcher: ThreadPoolExecutor) -> None:
+        config = self.config
+        consumer = self.consumer
+        assert consumer is not None
+        loop = asyncio.get_running_loop()
+        remaining = config.max_messages
+        last_input = last_commit = time.monotonic()
+        while not self._stopping.is_set():
+            batch = await loop.run_in_executor(
+                fetcher, consumer.consume, config.batch_size, config.fetch_timeout
+            )
+            now = time.monotonic()
+            if batch:
+                last_input = now
+                remaining = await self._handle_batch(batch, remaining)
+            elif config.idle_timeout is not None and now - last_input >= config.idle_timeout:
+                log.info("%s: idle for %.1fs, stopping", self.name, config.idle_timeout)
+                self.stop()
+            self._poll_deliveries()
+            if now - last_commit >= config.commit_interval:
+                self._commit()
+                last_commit = now
+
+    async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+        unit = WorkUnit()
+        self._unit_delivery = _Delivery(self, unit)
+        for msg in batch:
+            if self._stopping.is_set() and self._fatal is not None:
+                break
+            err = msg.error()
+            if err is not None:
+                self._consumer_error(err)
+                continue
+            if remaining is not None:
+                if remaining <= 0:
+                    break
+                remaining -= 1
+            await self._handle(msg, unit)
+        unit.sealed = True
+        self._tracker.settle(unit)
+        if remaining is not None and remaining <= 0:
+            self.stop()
+        return remaining
+
+    async def _handle(self, msg: Message, unit: WorkUnit) -> None:
+        ctx = MessageContext(
+            msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
+            msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
+        )
+        self.message = ctx
+        self._tracker.open(unit, (ctx.topic, ctx.partition), ctx.offset)  # type: ignore[arg-type]
+        self.stats.consumed += 1
+        try:
+            data = await self._step("decode", self.decode, ctx.value, self._async_decode)
+            await self._emit(data)
+        except Exception as exc:
+            self._message_failed(exc, ctx)
+            return
+        if self._is_sink:
+            self._record_latency(ctx)
+
+    def _prepare_hooks(self) -> None:
+        super()._prepare_hooks()
+        self._is_sink = self.config.producer_topic is None or self._sends_itself
+
+    def _record_latency(self, ctx: MessageContext) -> None:
+        created = ctx.header(H_CREATED_AT)
+        if created is not None:
+            with contextlib.suppress(ValueError):
+                self.stats.latency.add((time.time_ns() - int(created)) / 1e9)
+
+    def _consumer_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = KafkaException(err)
+            self.stop()
+        log.warning("%s: consumer error: %s", self.name, err)
+
+    # -- commits and rebalances ----------------------------------------------------
+
+    def _commit(self, asynchronous: bool = True) -> None:
+        ready = self._tracker.take_ready()
+        if ready and self.consumer is not None:
+            self._commit_positions(ready, asynchronous)
+
+    def _commit_positions(self, ready: dict[TopicPartitionKey, int], asynchronous: bool) -> None:
+        assert self.consumer is not None
+        offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
+        try:
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.stats.commits += 1
+        except KafkaException as exc:
+            # Only the commit is lost: a later commit covers these positions, or
+            # the new owner re-reads them (at-least-once).
+            log.warning("%s: commit failed: %s", self.name, exc)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if err is not None:
+            log.warning("%s: commit failed: %s", self.name, err)
+
+    def _on_assign(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        log.info("%s: assigned %s", self.name, _names(partitions))
+        if not self.config.read_latest:
+            return
+        for tp in partitions:
+            tp.offset = OFFSET_END
+        if self.config.group_protocol == "consumer" or _cooperative(self.config):
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        log.info("%s: revoked %s", self.name, _names(partitions))
+        ready = self._tracker.forget([(tp.topic, tp.partition) for tp in partitions])
+        if ready:
+            self._commit_positions(ready, asynchronous=False)
+
+    def _on_lost(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        log.warning("%s: lost %s", self.name, _names(partitions))
+        self._tracker.forget([(tp.topic, tp.partition) for tp in partitions])
+
+    async def _close(self) -> None:
+        await super()._close()
+        await self.close_consumer()
+
+    async def close_consumer(self) -> None:
+        """Commit what is finished, then leave the group."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        self._commit(asynchronous=False)
+        await asyncio.to_thread(consumer.close)
+        self.consumer = None
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+
+
+def _cooperative(config: StageConfig) -> bool:
+    strategy = {**config.kafka_extra, **config.consumer_extra}.get(
+        "partition.assignment.strategy", "cooperative-sticky"
+    )
+    return "cooperative" in str(strategy)

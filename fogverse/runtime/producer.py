@@ -1,0 +1,75 @@
+"""Producer: a source stage. The user's receive() makes the data."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any
+
+from fogverse.config import StageConfig
+from fogverse.context import MessageContext
+from fogverse.errors import ConfigError
+from fogverse.runtime.runnable import Runnable, _Delivery
+
+__all__ = ["Producer"]
+
+log = logging.getLogger("fogverse.stage")
+
+_YIELD_EVERY = 64
+"""Give the event loop (heartbeats, signals) a turn at least this often."""
+
+
+class Producer(Runnable):
+    """A source: receive() -> process() -> encode() -> send() to ``producer_topic``.
+
+    ``receive`` may be sync or async; returning None means "nothing this time".
+    Stop with :meth:`stop`, a signal, or ``max_messages``.
+    """
+
+    def _check_roles(self, config: StageConfig) -> None:
+        if config.producer_topic is None and not self._sends_itself_cls():
+            raise ConfigError("producer_topic (PRODUCER_TOPIC)", None, "a Producer needs a topic")
+
+    def _sends_itself_cls(self) -> bool:
+        return type(self).send is not Runnable.send
+
+    def receive(self) -> Any:
+        """Return the next piece of data, or None when there is none yet."""
+        raise NotImplementedError(f"{self.name} must define receive()")
+
+    async def _main_loop(self) -> None:
+        self._unit_delivery = _Delivery(self, None)
+        is_async = inspect.iscoroutinefunction(self.receive)
+        remaining = self.config.max_messages
+        count = 0
+        while not self._stopping.is_set():
+            ctx = MessageContext(value=None, headers=[self._created_now()])
+            self.message = ctx
+            data = await self._receive(is_async)
+            if data is None:
+                await asyncio.sleep(0.005)
+                continue
+            self.stats.consumed += 1
+            try:
+                await self._emit(data)
+            except Exception as exc:
+                self._message_failed(exc, ctx)
+            count += 1
+            if remaining is not None and count >= remaining:
+                self.stop()
+            if count % _YIELD_EVERY == 0:
+                self._poll_deliveries()
+                await asyncio.sleep(0)
+        self._poll_deliveries()
+
+    async def _receive(self, is_async: bool) -> Any:
+        self._current_step = "receive"
+        if self._hooks:
+            await self._hook("_before_receive", None)
+        data = self.receive()
+        if is_async:
+            data = await data
+        if data is not None and self._hooks:
+            data = await self._hook("_after_receive", data)
+        return data
