@@ -1,0 +1,193 @@
+"""The ``fogverse`` command (also ``python -m fogverse``).
+
+Built-in subcommands:
+
+``fogverse broker [--port N] [--kafka-version V] [--log-file PATH]``
+    Run a real single-node Kafka in the foreground. Prints ``bootstrap HOST:PORT`` on
+    stdout once it answers; Ctrl-C or SIGTERM stops it cleanly (exit status 0).
+``fogverse fetch-jars [--kafka-version V] [--cache-dir DIR]``
+    Download the broker's jars into the user cache and print their directory.
+
+Adding a subcommand from another package
+----------------------------------------
+``fogverse`` never imports ``master``, ``workers`` or ``deploy_scripts``; they plug in
+through the entry-point group ``fogverse.commands`` instead. Each entry point names a
+callable ``register(subparsers) -> None`` that adds one subparser and sets its
+``func``, a callable ``func(args: argparse.Namespace) -> int`` returning the exit
+status::
+
+    # pyproject.toml
+    [project.entry-points."fogverse.commands"]
+    master = "master.cli:register"
+
+    # master/cli.py
+    from __future__ import annotations  # argparse's generic is for type checkers only
+
+    def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        parser = subparsers.add_parser("master", help="run the Master")
+        parser.add_argument("--config")
+        parser.set_defaults(func=run)
+
+    def run(args: argparse.Namespace) -> int:
+        ...
+        return 0
+
+Re-run ``pip install -e .`` after adding an entry point so Python sees it. A plug-in
+that fails to load is reported on stderr and skipped; the other commands still work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, TypeAlias
+
+from fogverse.broker.embedded import EmbeddedBroker, log_tail
+from fogverse.broker.jars import ensure_kafka_jars
+from fogverse.errors import FogVerseError
+
+COMMAND_GROUP = "fogverse.commands"
+
+if TYPE_CHECKING:
+    # argparse's class is generic only to type checkers; subscripting it at run time fails.
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    Register: TypeAlias = Callable[[Subparsers], None]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbosity)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args))
+    except FogVerseError as exc:
+        print(f"fogverse: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fogverse", description="Self-scaling Kafka pipelines for edge and fog devices."
+    )
+    parser.add_argument(
+        "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output"
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for register in (_register_broker, _register_fetch_jars):
+        register(subparsers)
+    _register_plugins(subparsers)
+    return parser
+
+
+def _register_plugins(subparsers: Subparsers) -> None:
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        try:
+            register: Register = ep.load()
+            register(subparsers)
+        except Exception as exc:
+            print(
+                f"fogverse: skipping command plug-in {ep.name} ({ep.value}): {exc!r}",
+                file=sys.stderr,
+            )
+
+
+def _register_broker(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "broker",
+        help="run a real single-node Kafka broker in the foreground",
+        description="Run a real single-node Kafka broker (KRaft) on 127.0.0.1 until "
+        "Ctrl-C or SIGTERM. Prints 'bootstrap HOST:PORT' once it answers.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="PLAINTEXT port (default: a free one)")
+    _add_version_option(parser)
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        help="keep the broker's log here (default: a temporary file removed on exit)",
+    )
+    parser.set_defaults(func=run_broker)
+
+
+def _register_fetch_jars(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fetch-jars",
+        help="download the Kafka broker's jars with Maven (once per machine)",
+    )
+    _add_version_option(parser)
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="cache root (default: $FOGVERSE_CACHE_DIR or ~/.cache/fogverse)",
+    )
+    parser.set_defaults(func=run_fetch_jars)
+
+
+def _add_version_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kafka-version",
+        default=None,
+        help="Kafka release (default: $FOGVERSE_KAFKA_VERSION or the known-good one)",
+    )
+
+
+def run_fetch_jars(args: argparse.Namespace) -> int:
+    print(ensure_kafka_jars(args.kafka_version, args.cache_dir), flush=True)
+    return 0
+
+
+class _Terminated(BaseException):
+    """Raised from the SIGTERM handler so the stack unwinds through broker.stop()."""
+
+
+def run_broker(args: argparse.Namespace) -> int:
+    broker = EmbeddedBroker(args.port, kafka_version=args.kafka_version, log_path=args.log_file)
+    with _sigterm_raises():
+        try:
+            broker.start()
+            print(f"bootstrap {broker.bootstrap}", flush=True)
+            status = broker.wait()
+            tail = log_tail(broker.log_path) if broker.log_path else ""
+            print(f"fogverse: Kafka exited on its own (status {status}):\n{tail}", file=sys.stderr)
+            return 1
+        except (_Terminated, KeyboardInterrupt):
+            return 0
+        finally:
+            broker.stop()
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.DEBUG if verbosity > 0 else logging.INFO
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Only our own loggers get chatty; third-party libraries stay at WARNING.
+    logging.getLogger("fogverse").setLevel(level)
