@@ -100,10 +100,12 @@ class MsgpackCodec:
             raise EncodeError(str(exc)) from exc
 
     def decode(self, payload: bytes, content_type: str | None) -> Any:
+        return self._unpack(payload)
+
+    @staticmethod
+    def _unpack(payload: bytes) -> Any:
         try:
-            return msgpack.unpackb(
-                payload, raw=False, ext_hook=_ext_hook, strict_map_key=False
-            )
+            return msgpack.unpackb(payload, raw=False, ext_hook=_ext_hook, strict_map_key=False)
         except DecodeError:
             raise
         except Exception as exc:  # msgpack raises several unrelated types
@@ -140,6 +142,8 @@ class DefaultCodec(MsgpackCodec):
         return super().encode(data)
 
     def decode(self, payload: bytes, content_type: str | None) -> Any:
+        if content_type == CT_MSGPACK:  # the common case, without the table lookup
+            return self._unpack(payload)
         decoder = _DECODERS.get(content_type or CT_BYTES)
         if decoder is not None:
             return decoder(self, payload)
@@ -156,7 +160,7 @@ def _decode_text(_: DefaultCodec, payload: bytes) -> str:
 
 
 _DECODERS: dict[str, Callable[[DefaultCodec, bytes], Any]] = {
-    CT_MSGPACK: lambda codec, payload: MsgpackCodec.decode(codec, payload, CT_MSGPACK),
+    CT_MSGPACK: lambda _codec, payload: MsgpackCodec._unpack(payload),
     CT_BYTES: lambda _codec, payload: payload,
     CT_TEXT: _decode_text,
 }

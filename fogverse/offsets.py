@@ -45,14 +45,27 @@ class CommitTracker:
     def __init__(self) -> None:
         self._queues: dict[TopicPartitionKey, deque[WorkUnit]] = {}
         self._ready: dict[TopicPartitionKey, int] = {}
+        self._revoked: set[TopicPartitionKey] = set()
         self._lock = threading.Lock()
 
     def open(self, unit: WorkUnit, tp: TopicPartitionKey, offset: int) -> None:
         """Record that ``unit`` holds input ``offset`` of ``tp`` (offsets rise)."""
         with self._lock:
-            if tp not in unit.last:
+            if tp not in unit.last and tp not in self._revoked:
                 self._queues.setdefault(tp, deque()).append(unit)
             unit.last[tp] = offset
+
+    def add(self, unit: WorkUnit) -> None:
+        """Queue a unit whose ``last`` was filled without :meth:`open` (a whole batch).
+
+        Cheaper than one :meth:`open` per message; call it in consume order.
+        """
+        with self._lock:
+            for tp in unit.last:
+                # Work fetched before a revocation must not queue commits for a
+                # partition another instance now owns.
+                if tp not in self._revoked:
+                    self._queues.setdefault(tp, deque()).append(unit)
 
     def settle(self, unit: WorkUnit) -> None:
         """Advance commit positions after ``unit`` may have finished."""
@@ -81,7 +94,13 @@ class CommitTracker:
             ready = {tp: self._ready.pop(tp) for tp in partitions if tp in self._ready}
             for tp in partitions:
                 self._queues.pop(tp, None)
+            self._revoked.update(partitions)
         return ready
+
+    def assigned(self, partitions: list[TopicPartitionKey]) -> None:
+        """Partitions (re)assigned to this instance: track them again."""
+        with self._lock:
+            self._revoked.difference_update(partitions)
 
     def in_flight(self) -> int:
         with self._lock:

@@ -49,6 +49,9 @@ class StageStats:
     step_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     started_at: float = field(default_factory=time.monotonic)
+    first_input_at: float | None = None
+    """Monotonic time the first input arrived: throughput excludes start-up."""
+    last_output_at: float | None = None
 
     def snapshot(self) -> dict[str, object]:
         """A plain dict for logs, heartbeats and status pages."""

@@ -75,12 +75,21 @@ class Consumer(Runnable):
         consumer = self.consumer
         assert consumer is not None
         loop = asyncio.get_running_loop()
-        remaining = config.max_messages
-        last_input = last_commit = time.monotonic()
-        while not self._stopping.is_set():
-            batch = await loop.run_in_executor(
+
+        def fetch() -> asyncio.Future[list[Message]]:
+            return loop.run_in_executor(
                 fetcher, consumer.consume, config.batch_size, config.fetch_timeout
             )
+
+        remaining = config.max_messages
+        last_input = last_commit = time.monotonic()
+        next_batch = fetch()
+        while not self._stopping.is_set():
+            batch = await next_batch
+            # Fetch the next batch while this one is processed: librdkafka's
+            # conversion work then overlaps ours. Messages fetched but never
+            # processed are simply not committed.
+            next_batch = fetch()
             now = time.monotonic()
             if batch:
                 last_input = now
@@ -92,36 +101,92 @@ class Consumer(Runnable):
             if now - last_commit >= config.commit_interval:
                 self._commit()
                 last_commit = now
+        await next_batch
 
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+        if self.stats.first_input_at is None:
+            self.stats.first_input_at = time.monotonic()
+        if remaining is not None:
+            # Inputs past the limit stay uncommitted and are read again next run.
+            batch = batch[:remaining]
+            remaining -= len(batch)
         unit = WorkUnit()
         self._unit_delivery = _Delivery(self, unit)
-        for msg in batch:
-            if self._stopping.is_set() and self._fatal is not None:
-                break
-            err = msg.error()
-            if err is not None:
-                self._consumer_error(err)
-                continue
-            if remaining is not None:
-                if remaining <= 0:
-                    break
-                remaining -= 1
-            await self._handle(msg, unit)
+        if self._fast:
+            self._handle_fast(batch, unit)
+        else:
+            await self._handle_slow(batch, unit)
         unit.sealed = True
+        self._tracker.add(unit)
         self._tracker.settle(unit)
         if remaining is not None and remaining <= 0:
             self.stop()
         return remaining
 
-    async def _handle(self, msg: Message, unit: WorkUnit) -> None:
+    async def _handle_slow(self, batch: list[Message], unit: WorkUnit) -> None:
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                self._consumer_error(err)
+            else:
+                await self._handle(msg, unit)
+            if self._fatal is not None:
+                break
+
+    def _begin(self, msg: Message, unit: WorkUnit) -> MessageContext:
         ctx = MessageContext(
             msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
             msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
         )
         self.message = ctx
-        self._tracker.open(unit, (ctx.topic, ctx.partition), ctx.offset)  # type: ignore[arg-type]
+        unit.last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
         self.stats.consumed += 1
+        return ctx
+
+    def _handle_fast(self, batch: list[Message], unit: WorkUnit) -> None:
+        """The whole batch without coroutines or hooks: the common case, kept lean.
+
+        Same steps and error handling as :meth:`_handle`; locals are bound once
+        per batch because attribute lookups dominate at 100k messages/s.
+        """
+        steps = self.stats.step_seconds
+        decode, process, encode = self.decode, self.process, self.encode
+        produce = self._produce if self._forwards else None
+        clock = time.perf_counter
+        for msg in batch:
+            if msg.error() is not None:
+                self._consumer_error(msg.error())  # type: ignore[arg-type]
+                continue
+            ctx = self._begin(msg, unit)
+            try:
+                self._current_step = "decode"
+                t0 = clock()
+                data = decode(ctx.value)  # type: ignore[arg-type]
+                self._current_step = "process"
+                t1 = clock()
+                result = process(data)
+                t2 = clock()
+                steps["decode"] += t1 - t0
+                steps["process"] += t2 - t1
+                if result is None:
+                    continue
+                self._current_step = "encode"
+                payload = encode(result)
+                t3 = clock()
+                self._current_step = "send"
+                if produce is not None:
+                    produce(payload)
+                steps["encode"] += t3 - t2
+                steps["send"] += clock() - t3
+            except Exception as exc:
+                self._message_failed(exc, ctx)
+                if self._fatal is not None:
+                    break
+            if produce is None:
+                self._record_latency(ctx)
+
+    async def _handle(self, msg: Message, unit: WorkUnit) -> None:
+        ctx = self._begin(msg, unit)
         try:
             data = await self._step("decode", self.decode, ctx.value, self._async_decode)
             await self._emit(data)
@@ -174,6 +239,7 @@ class Consumer(Runnable):
 
     def _on_assign(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         log.info("%s: assigned %s", self.name, _names(partitions))
+        self._tracker.assigned([(tp.topic, tp.partition) for tp in partitions])
         if not self.config.read_latest:
             return
         for tp in partitions:

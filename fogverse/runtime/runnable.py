@@ -21,7 +21,7 @@ from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.codec import Codec, DefaultCodec
 from fogverse.config import ENV_NAMES, StageConfig, resolve_config
-from fogverse.constants import H_CONTENT_TYPE, H_CREATED_AT
+from fogverse.constants import CT_BYTES, CT_JSON, CT_MSGPACK, CT_TEXT, H_CONTENT_TYPE, H_CREATED_AT
 from fogverse.context import Headers, MessageContext
 from fogverse.deadletter import dead_letter_headers, describe_origin
 from fogverse.errors import ConfigError, FogVerseError
@@ -68,6 +68,27 @@ class _Delivery:
             unit.pending -= 1
             if unit.pending == 0 and unit.sealed:
                 stage._tracker.settle(unit)
+
+
+class _Chained:
+    """A user's delivery callback (FogVerse's send(callback=...)) run before ours."""
+
+    __slots__ = ("ours", "user")
+
+    def __init__(self, user: Callable[[KafkaError | None, Message], None], ours: _Delivery) -> None:
+        self.user = user
+        self.ours = ours
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        try:
+            self.user(err, msg)
+        finally:
+            self.ours(err, msg)
+
+
+_CONTENT_TYPE_BYTES: dict[str, bytes] = {
+    ct: ct.encode() for ct in (CT_BYTES, CT_MSGPACK, CT_TEXT, CT_JSON)
+}
 
 
 class Runnable:
@@ -209,6 +230,7 @@ class Runnable:
         if self.producer is None:
             return
         remaining = await asyncio.to_thread(self.producer.flush, self.config.shutdown_timeout)
+        self.stats.last_output_at = time.monotonic()
         if remaining:
             log.error("%s: %d messages were not delivered before shutdown", self.name, remaining)
         self.producer = None
@@ -241,6 +263,13 @@ class Runnable:
         self._async_encode = inspect.iscoroutinefunction(self.encode)
         # A subclass that overrides send() is a sink (or wraps our send).
         self._sends_itself = type(self).send is not Runnable.send
+        self._forwards = self.config.producer_topic is not None
+        any_async_hook = any(inspect.iscoroutinefunction(h) for h in self._hooks.values())
+        # The fast path: no hooks, nothing async, no profiling rows.
+        self._fast = not (
+            self._hooks or any_async_hook or self._async_process or self._async_decode
+            or self._async_encode or self._sends_itself or self.config.profiling_csv
+        )
 
     async def _hook(self, name: str, data: Any) -> Any:
         fn = self._hooks.get(name)
@@ -280,7 +309,10 @@ class Runnable:
     # -- producing ----------------------------------------------------------------------
 
     def _output_headers(self, ctx: MessageContext) -> Headers:
-        content_type = (self._content_type or "application/octet-stream").encode()
+        """The input's headers with this output's content type."""
+        content_type = _CONTENT_TYPE_BYTES.get(self._content_type)
+        if content_type is None:
+            content_type = (self._content_type or CT_BYTES).encode()
         headers = [(k, v) for k, v in ctx.headers if k != H_CONTENT_TYPE]
         headers.append((H_CONTENT_TYPE, content_type))
         return headers
@@ -301,8 +333,7 @@ class Runnable:
             raise ConfigError("producer_topic (PRODUCER_TOPIC)", None, "nowhere to send output")
         self._produce_raw(
             topic, data, ctx.key if key is None else key,
-            self._output_headers(ctx) if headers is None else headers,
-            self._unit_delivery if callback is None else callback,
+            self._output_headers(ctx) if headers is None else headers, callback,
         )
 
     def _produce_raw(
@@ -311,25 +342,38 @@ class Runnable:
         value: bytes | None,
         key: bytes | None,
         headers: Headers,
-        on_delivery: Callable[[KafkaError | None, Message], None],
+        callback: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
+        """Produce one output of the current work unit; its input commits after the ack."""
+        delivery = self._unit_delivery
+        if delivery.unit is not None:
+            delivery.unit.pending += 1
+        on_delivery = delivery if callback is None else _Chained(callback, delivery)
         producer = self.producer
         assert producer is not None, "producer not started"
-        delivery = self._unit_delivery
-        if on_delivery is delivery and delivery.unit is not None:
-            delivery.unit.pending += 1
+        try:
+            producer.produce(
+                topic, value, key, headers=headers, on_delivery=on_delivery  # type: ignore[arg-type]
+            )
+        except BufferError:
+            self._produce_when_room(topic, value, key, headers, on_delivery)
+        self.stats.produced += 1
+
+    def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None,
+                           headers: Headers, on_delivery: Callable[..., None]) -> None:
+        # The local queue is full: serve delivery reports until there is room.
+        # This is the stage's backpressure.
+        producer = self.producer
+        assert producer is not None
         while True:
+            producer.poll(0.05)
             try:
                 producer.produce(
-                    topic, value, key, headers=headers,  # type: ignore[arg-type]
-                    on_delivery=on_delivery,
+                    topic, value, key, headers=headers, on_delivery=on_delivery  # type: ignore[arg-type]
                 )
-                break
+                return
             except BufferError:
-                # The local queue is full: serve delivery reports until there is
-                # room. This is the stage's backpressure.
-                producer.poll(0.05)
-        self.stats.produced += 1
+                continue
 
     _unit_delivery: _Delivery
 
@@ -382,7 +426,7 @@ class Runnable:
         started = time.perf_counter()
         if self._sends_itself:
             await self.send(payload)
-        elif self.config.producer_topic is not None:
+        elif self._forwards:
             self._produce(payload)
         self.stats.step_seconds["send"] += time.perf_counter() - started
         if hooks:
@@ -403,7 +447,7 @@ class Runnable:
             self.stop()
         elif policy == "dead-letter" and dead_letter is not None and self.producer is not None:
             self._produce_raw(dead_letter, ctx.value, ctx.key,
-                              dead_letter_headers(ctx, exc, self.name, step), self._unit_delivery)
+                              dead_letter_headers(ctx, exc, self.name, step))
             self.stats.dead_lettered += 1
         else:
             self.stats.skipped += 1
