@@ -67,7 +67,8 @@ def _numpy_if_loaded() -> Any:
 def _pack_ndarray(arr: Any, np_mod: Any) -> msgpack.ExtType:
     if arr.dtype.hasobject:
         raise TypeError("NumPy arrays of Python objects cannot be sent (they would need pickle)")
-    contiguous = np_mod.ascontiguousarray(arr)
+    # ascontiguousarray would turn a 0-d array into 1-d; copy keeps the shape.
+    contiguous = arr if arr.flags.c_contiguous else arr.copy(order="C")
     body = msgpack.packb(
         [contiguous.dtype.str, list(contiguous.shape), contiguous.tobytes()], use_bin_type=True
     )
@@ -91,6 +92,17 @@ class MsgpackCodec:
     content_type = CT_MSGPACK
 
     def __init__(self) -> None:
+        self._packer = msgpack.Packer(default=_pack_default, use_bin_type=True)
+
+    # The Packer is a C object that pickle cannot copy. Parallel stages send the
+    # codec to their worker processes once, at start; each builds its own Packer.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_packer", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._packer = msgpack.Packer(default=_pack_default, use_bin_type=True)
 
     def encode(self, data: Any) -> tuple[bytes, str]:

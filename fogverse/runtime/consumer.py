@@ -193,18 +193,23 @@ class Consumer(Runnable):
         except Exception as exc:
             self._message_failed(exc, ctx)
             return
-        if self._is_sink:
-            self._record_latency(ctx)
+        e2e = self._record_latency(ctx) if self._is_sink else None
+        self._profile_row(ctx, e2e)
 
     def _prepare_hooks(self) -> None:
         super()._prepare_hooks()
         self._is_sink = self.config.producer_topic is None or self._sends_itself
 
-    def _record_latency(self, ctx: MessageContext) -> None:
+    def _record_latency(self, ctx: MessageContext) -> float | None:
+        """End-to-end seconds since the source created the message, if it says."""
         created = ctx.header(H_CREATED_AT)
-        if created is not None:
-            with contextlib.suppress(ValueError):
-                self.stats.latency.add((time.time_ns() - int(created)) / 1e9)
+        if created is None:
+            return None
+        with contextlib.suppress(ValueError):
+            seconds = (time.time_ns() - int(created)) / 1e9
+            self.stats.latency.add(seconds)
+            return seconds
+        return None
 
     def _consumer_error(self, err: KafkaError) -> None:
         if err.fatal():

@@ -53,6 +53,7 @@ class Producer(Runnable):
             self.stats.consumed += 1
             try:
                 await self._emit(data)
+                self._profile_row(ctx, None)
             except Exception as exc:
                 self._message_failed(exc, ctx)
             count += 1

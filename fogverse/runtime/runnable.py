@@ -27,7 +27,7 @@ from fogverse.deadletter import dead_letter_headers, describe_origin
 from fogverse.errors import ConfigError, FogVerseError
 from fogverse.offsets import CommitTracker, WorkUnit
 from fogverse.runtime import kafka_io
-from fogverse.stats import ProfilingCsv, StageStats
+from fogverse.stats import STEPS, ProfilingCsv, StageStats
 
 __all__ = ["HOOK_NAMES", "Runnable", "StageError"]
 
@@ -109,6 +109,7 @@ class Runnable:
         self._content_type = ""
         self._profile: ProfilingCsv | None = None
         self._hooks: dict[str, Callable[..., Any]] = {}
+        self._timings: dict[str, float] = {}
         self._background: list[asyncio.Task[None]] = []
 
     # -- settings -------------------------------------------------------------
@@ -403,7 +404,9 @@ class Runnable:
         result = fn(data)
         if is_async:
             result = await result
-        self.stats.step_seconds[name] += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.stats.step_seconds[name] += elapsed
+        self._timings[name] = elapsed
         if hooks:
             result = await self._hook(f"_after_{name}", result)
         return result
@@ -428,7 +431,9 @@ class Runnable:
             await self.send(payload)
         elif self._forwards:
             self._produce(payload)
-        self.stats.step_seconds["send"] += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.stats.step_seconds["send"] += elapsed
+        self._timings["send"] = elapsed
         if hooks:
             await self._hook("_after_send", payload)
 
@@ -456,6 +461,18 @@ class Runnable:
         unit = self._unit_delivery.unit
         if unit is not None:
             unit.failed = True
+
+    def _profile_row(self, ctx: MessageContext, e2e: float | None) -> None:
+        """One FogVerse-style profiling row for the message just finished."""
+        if self._profile is None:
+            return
+        t = self._timings
+        self._profile.row((
+            time.time(), ctx.topic, ctx.partition, ctx.offset,
+            *(round(t.get(step, 0.0) * 1000, 4) for step in STEPS),
+            None if e2e is None else round(e2e * 1000, 4),
+        ))
+        t.clear()
 
     @staticmethod
     def _created_now() -> tuple[str, bytes]:
