@@ -1,0 +1,254 @@
+"""AutoDeployer against a recording provider: what it starts and stops, and when.
+
+The provider is a plain deploy function registered in the real DeployScripts (as
+users register theirs); the clock is driven by hand. Real processes and a real
+broker are exercised in tests/master/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker_helpers import beat
+
+from deploy_scripts import DeployConfig, DeployResult, DeployScripts
+from workers.auto_deployer import AutoDeployer, DeployerSettings, StagePlan
+from workers.input_output import InputOutputSettings, InputOutputWorker
+from workers.registry import InstanceRegistry
+from workers.statistic import StatisticSettings, StatisticWorker
+
+STAGE = ("in", "out")
+
+
+@dataclass
+class Recorder:
+    """A deploy function that records starts and stops, optionally blocking."""
+
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    configs: list[DeployConfig] = field(default_factory=list)
+    gate: threading.Event | None = None
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def __call__(self, logger: logging.Logger, config: DeployConfig) -> DeployResult:
+        if self.gate is not None:
+            assert self.gate.wait(10), "the deploy function was never released"
+        instance_id = f"i{next(self.ids)}"
+        self.started.append(instance_id)
+        self.configs.append(config)
+        return DeployResult(instance_id, lambda: self.stopped.append(instance_id))
+
+
+@dataclass
+class Partitions:
+    """Records partition growth the deployer asks for (the broker part is tested live)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"in": 1})
+
+    async def partition_count(self, topic: str) -> int | None:
+        return self.counts.get(topic)
+
+    async def ensure_partitions(self, topic: str, count: int) -> int:
+        self.counts[topic] = max(self.counts[topic], count)
+        return self.counts[topic]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(
+    recorder: Recorder, plan: StagePlan | None = None, io: InputOutputWorker | None = None,
+    stat: StatisticWorker | None = None, registry: InstanceRegistry | None = None,
+    **settings: Any,
+) -> tuple[AutoDeployer, InstanceRegistry, Partitions, Clock]:
+    scripts = DeployScripts()
+    scripts.set_deploy_functions("REC", recorder)
+    registry = InstanceRegistry() if registry is None else registry
+    admin, clock = Partitions(), Clock()
+    options = {"deploy_delay": 2.0, "after_heartbeat_delay": 1.0, "startup_grace": 1.0,
+               **settings}
+    deployer = AutoDeployer(scripts, registry, DeployerSettings(**options), statistic=stat,
+                            input_output=io, admin=admin, clock=clock)
+    deployer.set_plan(plan or StagePlan(STAGE, "svc", "REC", min_instance=1, max_instance=3))
+    return deployer, registry, admin, clock
+
+
+async def step(deployer: AutoDeployer, clock: Clock, now: float) -> None:
+    """Advance to ``now``, tick, and let any action it started finish."""
+    clock.now = now
+    await deployer.tick(now)
+    await settle(deployer)
+
+
+async def settle(deployer: AutoDeployer) -> None:
+    tasks = [st.task for st in deployer._stages.values() if st.task is not None]
+    await asyncio.gather(*tasks)
+
+
+async def test_brings_a_stage_up_to_min_instance_after_the_startup_grace() -> None:
+    rec = Recorder()
+    deployer, registry, _, clock = make(rec)
+    await step(deployer, clock, 0.0)
+    assert rec.started == []  # still learning who is alive
+    await step(deployer, clock, 1.0)
+    assert rec.started == ["i0"]
+    assert rec.configs[0]["service_name"] == "svc" and rec.configs[0]["max_instance"] == 3
+    codes = [d["code"] for d in deployer.decisions]
+    assert codes == ["learning", "below_min"]
+    await step(deployer, clock, 2.0)
+    assert deployer.status()["stages"]["in->out"]["starting"] == ["i0"]
+    registry.on_heartbeat(beat("i0"), 2.5)
+    await step(deployer, clock, 3.5)
+    assert deployer.status()["stages"]["in->out"]["starting"] == []
+    assert rec.started == ["i0"]
+
+
+async def test_an_instance_already_running_is_counted_before_deploying() -> None:
+    rec = Recorder()
+    deployer, registry, _, clock = make(rec)
+    await step(deployer, clock, 0.0)
+    registry.on_heartbeat(beat("external"), 0.5)
+    await step(deployer, clock, 1.0)
+    assert rec.started == []
+
+
+async def test_scales_out_on_lag_growth_with_partitions_first_and_stops_at_max() -> None:
+    rec = Recorder()
+    registry = InstanceRegistry(expiry_beats=100)
+    lag = [0]
+
+    async def read_lag(group: str, topic: str) -> int | None:
+        return lag[0]
+
+    io = InputOutputWorker(registry, InputOutputSettings(), read_lag)
+    deployer, _, admin, clock = make(rec, io=io, registry=registry)
+    registry.on_heartbeat(beat("external", consumed=10, produced=10), 0.0)
+    for t in range(60):
+        now = float(t)
+        for instance in ["external", *rec.started]:
+            registry.on_heartbeat(beat(instance, consumed=10, produced=10), now)
+        lag[0] += 50  # never keeps up
+        await io.refresh_lags(now)
+        io.sample(now)
+        await step(deployer, clock, now)
+    assert rec.started == ["i0", "i1"]  # 1 external + 2 = max_instance 3
+    assert admin.counts["in"] == 3
+    codes = [d["code"] for d in deployer.decisions]
+    assert codes.count("needs_more") == 2 and codes[-1] == "at_max"
+    assert "lag growing" in deployer.decisions[-1]["reason"]
+
+
+async def test_never_scales_out_on_a_spike() -> None:
+    rec = Recorder()
+    registry = InstanceRegistry(expiry_beats=100)
+    stat = StatisticWorker(registry, StatisticSettings(z_value=2.0, maximum_seconds=10))
+    io = InputOutputWorker(registry, InputOutputSettings())
+    deployer, _, _, clock = make(rec, io=io, stat=stat, registry=registry)
+    for t in range(12):
+        rate = 10 if t < 11 else 1000  # a one-second burst at the end
+        registry.on_heartbeat(beat("src", source=None, target="in", produced=rate), float(t))
+        registry.on_heartbeat(beat("w", consumed=10, produced=10), float(t))
+        stat.sample(float(t))
+        io.sample(float(t))
+        await step(deployer, clock, float(t))
+    assert rec.started == []
+    assert deployer.decisions[-1]["code"] == "spike"
+
+
+async def test_scales_in_newest_first_down_to_min_and_retires_it() -> None:
+    rec = Recorder()
+    registry = InstanceRegistry(expiry_beats=100)
+    io = InputOutputWorker(registry, InputOutputSettings(scale_in_hold=2.0))
+    plan = StagePlan(STAGE, "svc", "REC", min_instance=1, max_instance=3)
+    deployer, _, _, clock = make(rec, plan=plan, io=io, registry=registry)
+    # three instances this master started, all idle
+    for _ in range(3):
+        await deployer._scale_out(deployer._stages[STAGE], 3)
+    for t in range(40):
+        for instance in rec.started:
+            if not registry.is_retired(instance):
+                registry.on_heartbeat(beat(instance), float(t))
+        io.sample(float(t))
+        await step(deployer, clock, float(t))
+    assert rec.stopped == ["i2", "i1"]
+    assert registry.live_count(STAGE) == 1
+    assert [d["code"] for d in deployer.decisions].count("too_many") == 2
+
+
+async def test_a_blocking_deploy_function_does_not_block_the_loop() -> None:
+    gate = threading.Event()
+    rec = Recorder(gate=gate)
+    deployer, _, _, clock = make(rec, startup_grace=0.0)
+    clock.now = 0.0
+    await deployer.tick(0.0)  # starts the deploy, which blocks in its thread
+    # If the loop were blocked this would never run and the deploy never finish.
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(settle(deployer), 10)
+    assert rec.started == ["i0"]
+
+
+async def test_a_failing_deploy_is_reported_and_retried_after_the_delay() -> None:
+    calls = []
+
+    def broken(logger: logging.Logger, config: DeployConfig) -> DeployResult:
+        calls.append(config)
+        raise RuntimeError("no capacity")
+
+    scripts = DeployScripts()
+    scripts.set_deploy_functions("REC", broken)
+    registry = InstanceRegistry()
+    clock = Clock()
+    deployer = AutoDeployer(scripts, registry, DeployerSettings(deploy_delay=2, startup_grace=0),
+                            clock=clock)
+    deployer.set_plan(StagePlan(STAGE, "svc", "REC"))
+    for t in (0.0, 1.0, 2.0):
+        await step(deployer, clock, t)
+    assert len(calls) == 2
+    errors = [d for d in deployer.decisions if d["action"] == "error"]
+    assert errors and "no capacity" in errors[0]["reason"]
+
+
+async def test_instances_that_die_or_never_start_are_reaped() -> None:
+    rec = Recorder()
+    registry = InstanceRegistry(expiry_beats=1)
+    deployer, _, _, clock = make(rec, registry=registry, start_timeout=5.0, deploy_delay=0.0,
+                                 startup_grace=0.0)
+    await step(deployer, clock, 1.0)          # deploys i0 (below min)
+    registry.on_heartbeat(beat("i0"), 1.5)
+    await step(deployer, clock, 2.0)
+    registry.expire(10.0)                    # i0 went silent
+    await step(deployer, clock, 10.0)        # reaps i0, deploys i1
+    await asyncio.gather(*deployer._reaping)
+    assert "i0" in rec.stopped and rec.started == ["i0", "i1"]
+    await step(deployer, clock, 16.0)        # i1 never beat: stopped after start_timeout
+    await asyncio.gather(*deployer._reaping)
+    assert "i1" in rec.stopped
+
+
+async def test_stop_stops_every_instance_it_started() -> None:
+    rec = Recorder()
+    deployer, registry, _, clock = make(rec, deploy_delay=0.0, startup_grace=0.0)
+    await step(deployer, clock, 1.0)
+    registry.on_heartbeat(beat("i0"), 1.0)
+    await deployer.stop()
+    assert rec.stopped == ["i0"]
+
+
+async def test_set_plan_updates_limits() -> None:
+    rec = Recorder()
+    deployer, _, _, _ = make(rec)
+    deployer.set_plan(StagePlan(STAGE, "svc", "REC", min_instance=0, max_instance=5))
+    plan = deployer.plan(STAGE)
+    assert plan is not None and plan.max_instance == 5
+    assert deployer.status()["stages"]["in->out"]["max_instance"] == 5
