@@ -41,6 +41,7 @@ __all__ = [
     "LockLostError",
     "LockProtocolError",
     "LockTimeoutError",
+    "LockUnavailableError",
     "decode_body",
     "encode_frame",
     "read_frame",
@@ -63,6 +64,10 @@ class LockError(FogVerseError):
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class LockUnavailableError(LockError, ConnectionError):
+    """The lock service could not be reached."""
 
 
 class LockTimeoutError(LockError, TimeoutError):
@@ -145,7 +150,13 @@ class _Connection:
 
     @classmethod
     async def open(cls, host: str, port: int) -> _Connection:
-        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            raise LockUnavailableError(
+                f"cannot reach the lock service at {host}:{port} ({exc}); is the master's"
+                " DISTRIBUTED_LOCK_WORKER running?"
+            ) from exc
         return cls(reader, writer)
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
