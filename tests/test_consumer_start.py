@@ -112,7 +112,7 @@ async def test_concurrent_starts_are_serialised_by_the_lock(
     assert sorted(counts) == [1, 2, 3]
     assert await kadmin.partition_count(topic) == 3
     assert sorted(await assignments(racers)) == [1, 1, 1]
-    assert lock_server.status() == {}
+    assert lock_server.locks() == {}
 
 
 async def test_initial_total_partition_sizes_a_new_topic_and_nothing_shrinks(
@@ -183,7 +183,7 @@ async def test_a_consumer_that_never_shows_up_releases_the_lock_after_join_timeo
     start = starter(kadmin, lock_server, join_timeout=1.0)
     await start.start_with_distributed_lock(consumers(actual), topic, named, "lost")
     assert "not listed in group" in caplog.text
-    assert lock_server.status() == {}
+    assert lock_server.locks() == {}
 
 
 async def test_an_absent_master_is_a_clear_error(

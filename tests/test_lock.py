@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import signal
@@ -68,7 +69,7 @@ async def wait_until(predicate: Any, timeout: float = 20.0) -> None:
 
 
 def waiting(worker: DistributedLockWorker, key: str) -> int:
-    entry = worker.status().get(key)
+    entry = worker.locks().get(key)
     return entry.waiting if entry is not None else 0
 
 
@@ -149,8 +150,8 @@ async def test_two_clients_never_hold_the_same_key_together(
 async def test_each_key_is_its_own_lock(server: DistributedLockWorker) -> None:
     lock = client(server)
     async with lock.hold("topic-a"), lock.hold("topic-b", timeout=5):
-        assert set(server.status()) == {"topic-a", "topic-b"}
-    await wait_until(lambda: server.status() == {})
+        assert set(server.locks()) == {"topic-a", "topic-b"}
+    await wait_until(lambda: server.locks() == {})
 
 
 async def test_a_client_timing_out_leaves_no_trace(server: DistributedLockWorker) -> None:
@@ -179,10 +180,10 @@ async def test_connecting_to_nothing_times_out_or_fails_clearly() -> None:
 async def test_a_sigkilled_holder_loses_the_lock(server: DistributedLockWorker) -> None:
     proc = await start_holder(server, "k", lease=30.0, body=3600)
     try:
-        assert server.status()["k"].holder is not None
+        assert server.locks()["k"].holder is not None
         signal_child(proc, signal.SIGKILL)
         async with client(server).hold("k", timeout=20):
-            assert server.status()["k"].waiting == 0
+            assert server.locks()["k"].waiting == 0
     finally:
         signal_child(proc, signal.SIGKILL)
         await proc.wait()
@@ -280,7 +281,7 @@ async def test_a_greedy_client_cannot_starve_a_waiter(server: DistributedLockWor
     # Once queued, the patient client is next: the greedy one finishes at most
     # the turn it was already in.
     assert grants.index("patient") <= queued_at
-    await wait_until(lambda: server.status() == {})
+    await wait_until(lambda: server.locks() == {})
 
 
 # -- bad input ----------------------------------------------------------------
@@ -359,7 +360,7 @@ async def test_one_connection_cannot_queue_behind_itself(server: DistributedLock
     again = await raw.call({**GOOD, "id": 2})
     assert again is not None and again["error"] == "busy"
     await raw.close()
-    await wait_until(lambda: server.status() == {})
+    await wait_until(lambda: server.locks() == {})
 
 
 async def test_a_waiter_that_disconnects_leaves_the_queue(server: DistributedLockWorker) -> None:
@@ -369,7 +370,7 @@ async def test_a_waiter_that_disconnects_leaves_the_queue(server: DistributedLoc
         await wait_until(lambda: waiting(server, "k") == 1)
         await raw.close()
         await wait_until(lambda: waiting(server, "k") == 0)
-    await wait_until(lambda: server.status() == {})
+    await wait_until(lambda: server.locks() == {})
 
 
 async def test_a_server_side_wait_limit_answers_timeout(server: DistributedLockWorker) -> None:
@@ -430,3 +431,19 @@ async def test_hold_rejects_a_non_positive_lease(server: DistributedLockWorker) 
 async def test_errors_are_fogverse_errors() -> None:
     assert issubclass(LockTimeoutError, TimeoutError)
     assert issubclass(LockLostError, LockError)
+
+
+async def test_status_shows_holders_and_waiters_as_plain_json(
+    server: DistributedLockWorker,
+) -> None:
+    async with client(server).hold("k"):
+        raw = await RawClient.connect(server)
+        await raw.send_bytes(encode_frame({**GOOD, "id": 3}))
+        await wait_until(lambda: waiting(server, "k") == 1)
+        status = server.status()
+        assert json.loads(json.dumps(status)) == status
+        assert status["address"] == f"127.0.0.1:{server.port}"
+        assert status["clients"] == 2
+        assert status["locks"]["k"]["waiting"] == 1
+        assert status["locks"]["k"]["holder"].startswith("127.0.0.1:")
+        await raw.close()

@@ -23,6 +23,7 @@ from typing import Any
 
 from fogverse.constants import DEFAULT_LOCK_PORT
 from fogverse.lock import LockProtocolError, decode_body, encode_frame, read_frame_bytes
+from workers.base import BaseWorker
 
 __all__ = ["DistributedLockWorker", "LockStatus"]
 
@@ -104,6 +105,13 @@ def _valid_id(value: object) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def _peer_name(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
 def _number(request: dict[str, Any], name: str, default: float | None) -> float | None:
     value = request.get(name, default)
     if value is None:
@@ -123,13 +131,15 @@ def _text(request: dict[str, Any], name: str) -> str:
     return value
 
 
-class DistributedLockWorker:
+class DistributedLockWorker(BaseWorker):
     """Serves per-key leased locks to ``fogverse.lock.DistributedLock`` clients.
 
     ``port=0`` picks a free port; read it from ``port`` after ``start()``.
     ``max_lease`` caps what a client may ask for, so a typo cannot hold a key
     for a day.
     """
+
+    name = "distributed_lock"
 
     def __init__(
         self,
@@ -157,14 +167,22 @@ class DistributedLockWorker:
             return self._requested_port
         return int(self._server.sockets[0].getsockname()[1])
 
-    def status(self) -> dict[str, LockStatus]:
-        """Every key that is held or awaited right now, for status pages."""
+    def locks(self) -> dict[str, LockStatus]:
+        """Every key that is held or awaited right now."""
         return {
             key: LockStatus(
                 holder=state.holder.client.name if state.holder is not None else None,
                 waiting=len(state.queue),
             )
             for key, state in self._keys.items()
+        }
+
+    def status(self) -> dict[str, Any]:
+        locks = {key: {"holder": s.holder, "waiting": s.waiting} for key, s in self.locks().items()}
+        return {
+            "address": f"{self.host}:{self.port}",
+            "clients": len(self._clients),
+            "locks": locks,
         }
 
     async def start(self) -> None:
@@ -207,7 +225,7 @@ class DistributedLockWorker:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        client = _Client(writer, name=str(writer.get_extra_info("peername")))
+        client = _Client(writer, name=_peer_name(writer))
         self._clients.add(client)
         try:
             await self._read_requests(reader, client)
