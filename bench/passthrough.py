@@ -20,6 +20,7 @@ from confluent_kafka import Producer as KafkaProducer
 
 from bench._common import broker, create_topics, emit, fresh, prefill
 from fogverse import Consumer, StageConfig
+from fogverse.runtime.consumer import fetch_batch
 from fogverse.runtime.kafka_io import producer_conf
 
 
@@ -38,7 +39,7 @@ def raw_loop(servers: str, source: str, target: str, count: int, same_producer: 
     done = 0
     started = 0.0
     while done < count:
-        batch = consumer.consume(500, 0.1)
+        batch = fetch_batch(consumer, 500, 0.1)
         if batch and not started:
             started = time.monotonic()
         for msg in batch:

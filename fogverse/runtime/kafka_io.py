@@ -32,6 +32,7 @@ def consumer_conf(config: StageConfig, group_id: str, client_id: str) -> dict[st
         # New partitions added by the master must be seen within seconds.
         "topic.metadata.refresh.interval.ms": 5000,
         "group.protocol": config.group_protocol,
+        "socket.nagle.disable": True,
         "logger": log,
     }
     if config.group_protocol == "classic":
@@ -49,6 +50,8 @@ def producer_conf(config: StageConfig, client_id: str) -> dict[str, Any]:
         "enable.idempotence": True,
         "linger.ms": 2,
         "topic.metadata.refresh.interval.ms": 5000,
+        # Small frames at a steady rate otherwise wait on delayed ACKs.
+        "socket.nagle.disable": True,
         "logger": log,
     }
     conf.update(config.kafka_extra)
