@@ -159,8 +159,15 @@ class _Connection:
             ) from exc
         return cls(reader, writer)
 
-    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        async with self._turn:
+    async def request(
+        self, op: str, reply_timeout: float | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Send one request and read its reply.
+
+        A reply later than ``reply_timeout`` raises ``TimeoutError`` and leaves
+        the stream out of step: the caller must then close the connection.
+        """
+        async with self._turn, asyncio.timeout(reply_timeout):
             request_id = next(self._ids)
             self._writer.write(encode_frame({"op": op, "id": request_id, **fields}))
             await self._writer.drain()
@@ -210,15 +217,20 @@ class DistributedLock:
         if not lease > 0:
             raise ValueError(f"lease must be positive, got {lease!r}")
         conn, token = await self._acquire(key, lease, timeout)
-        lost = asyncio.Event()
-        renewer = asyncio.create_task(self._renew(conn, key, token, lease, lost))
+        lost, done = asyncio.Event(), asyncio.Event()
+        renewer = asyncio.create_task(self._renew(conn, key, token, lease, lost, done))
         try:
             yield
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # The renewer is told to stop rather than cancelled, so it never
+            # abandons a renewal halfway and leaves the stream out of step.
+            done.set()
+            try:
                 await renewer
-            await self._release(conn, key, token, lost)
+                await self._release(conn, key, token, lease, lost)
+            finally:
+                renewer.cancel()
+                await conn.close()
         if lost.is_set():
             raise LockLostError(f"lease on lock {key!r} ran out while it was held")
 
@@ -247,29 +259,40 @@ class DistributedLock:
 
     @staticmethod
     async def _renew(
-        conn: _Connection, key: str, token: str, lease: float, lost: asyncio.Event
+        conn: _Connection,
+        key: str,
+        token: str,
+        lease: float,
+        lost: asyncio.Event,
+        done: asyncio.Event,
     ) -> None:
         while True:
-            await asyncio.sleep(lease / _RENEWS_PER_LEASE)
             try:
-                _check(await conn.request("renew", key=key, token=token, lease=lease), key)
-            except (LockError, OSError) as exc:
-                _log.warning("lost lock %r: %s", key, exc)
+                await asyncio.wait_for(done.wait(), lease / _RENEWS_PER_LEASE)
+                return
+            except TimeoutError:
+                pass
+            try:
+                reply = await conn.request("renew", lease, key=key, token=token, lease=lease)
+                _check(reply, key)
+            except (LockError, OSError, TimeoutError) as exc:
+                _log.warning("lost lock %r: %s", key, exc or type(exc).__name__)
                 lost.set()
                 return
 
     @staticmethod
-    async def _release(conn: _Connection, key: str, token: str, lost: asyncio.Event) -> None:
+    async def _release(
+        conn: _Connection, key: str, token: str, lease: float, lost: asyncio.Event
+    ) -> None:
+        if lost.is_set():
+            return
         try:
-            if not lost.is_set():
-                _check(await conn.request("release", key=key, token=token), key)
+            _check(await conn.request("release", lease, key=key, token=token), key)
         except LockError as exc:
             if exc.code == "not_held":
                 lost.set()  # the lease ran out after the last renewal
             else:
                 _log.warning("releasing lock %r failed: %s", key, exc)
-        except OSError as exc:
-            # The server frees the lock when the connection closes below anyway.
-            _log.warning("releasing lock %r failed: %s", key, exc)
-        finally:
-            await conn.close()
+        except (OSError, TimeoutError) as exc:
+            # The server frees the lock when the connection closes anyway.
+            _log.warning("releasing lock %r failed: %s", key, exc or type(exc).__name__)

@@ -447,3 +447,21 @@ async def test_status_shows_holders_and_waiters_as_plain_json(
         assert status["locks"]["k"]["waiting"] == 1
         assert status["locks"]["k"]["holder"].startswith("127.0.0.1:")
         await raw.close()
+
+
+async def test_cancelling_the_holder_frees_the_lock(server: DistributedLockWorker) -> None:
+    entered = asyncio.Event()
+
+    async def holder() -> None:
+        async with client(server).hold("k", lease=0.3):
+            entered.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    await asyncio.sleep(0.25)  # let a renewal or two happen first
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    async with client(server).hold("k", timeout=5):
+        pass
