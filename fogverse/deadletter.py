@@ -25,12 +25,19 @@ def dead_letter_headers(
     return [
         *ctx.headers,
         (H_ERROR, text.encode(errors="replace")),
-        (H_ERROR_TYPE, type(exc).__name__.encode()),
+        (H_ERROR_TYPE, _error_type(exc).encode()),
         (H_ERROR_STAGE, stage.encode()),
         (H_ORIGIN_TOPIC, (ctx.topic or "").encode()),
         (H_ORIGIN_PARTITION, str(ctx.partition if ctx.partition is not None else -1).encode()),
         (H_ORIGIN_OFFSET, str(ctx.offset if ctx.offset is not None else -1).encode()),
     ]
+
+
+def _error_type(exc: BaseException) -> str:
+    # An error raised in another process (a parallel stage's worker) names the
+    # type it had there, not the wrapper that carried it across.
+    remote = getattr(exc, "error_type", None)
+    return remote if isinstance(remote, str) and remote else type(exc).__name__
 
 
 def describe_origin(ctx: MessageContext) -> str:
