@@ -1,0 +1,68 @@
+"""ParallelConsumer: a Consumer whose work runs in a pool of worker processes."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Message
+
+from fogverse.context import MessageContext
+from fogverse.offsets import WorkUnit
+from fogverse.parallel.stage import ParallelRunnable
+from fogverse.runtime.consumer import Consumer
+from fogverse.runtime.runnable import _Delivery
+
+__all__ = ["ParallelConsumer"]
+
+
+class ParallelConsumer(ParallelRunnable, Consumer):
+    """Reads ``consumer_topic``; a Processor's process() runs in ``process_number`` workers.
+
+    Per input partition, outputs leave in input order (``ordered=False``: as they
+    finish), each with its own input's key and headers. An input's offset is
+    committed once its output is acknowledged and so is every earlier input of
+    its partition. At most ``max_running_task`` messages are in flight; when
+    that is reached the stage stops fetching until one leaves.
+    """
+
+    async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+        if self.stats.first_input_at is None:
+            self.stats.first_input_at = time.monotonic()
+        if remaining is not None:
+            # Inputs past the limit stay uncommitted and are read again next run.
+            batch = batch[:remaining]
+            remaining -= len(batch)
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                self._consumer_error(err)
+                continue
+            if not await self._wait_for_room():
+                break  # stopping: what was not admitted stays uncommitted
+            self._admit_message(msg)
+        if remaining is not None and remaining <= 0:
+            self.stop()
+        return remaining
+
+    def _admit_message(self, msg: Message) -> None:
+        ctx = MessageContext(
+            msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
+            msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
+        )
+        tp = (msg.topic(), msg.partition())
+        unit = WorkUnit()
+        self._tracker.open(unit, tp, ctx.offset)  # type: ignore[arg-type]
+        self.stats.consumed += 1
+        self._admit(ctx, ctx.value or b"", ctx.content_type, _Delivery(self, unit), tp)
+
+    def _while_full(self) -> None:
+        # Admission can wait for long stretches of slow work; commits must not.
+        super()._while_full()
+        now = time.monotonic()
+        if now - getattr(self, "_last_commit_at", 0.0) >= self.config.commit_interval:
+            self._commit()
+            self._last_commit_at = now
+
+    def _sent_on(self, ctx: MessageContext) -> None:
+        if self._is_sink:
+            self._record_latency(ctx)

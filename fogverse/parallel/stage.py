@@ -1,0 +1,360 @@
+"""What ParallelConsumer and ParallelProducer share: a worker pool between input and output.
+
+A message is admitted (it takes one of ``max_running_task`` places and a
+ticket in its partition's reorder queue), its payload goes to a worker, and the
+answer comes back in any order. The emitter sends answers on in ticket order,
+each with its own input's key and headers, then frees the place. Each input is
+its own work unit, so its offset commits once its output is acknowledged and
+every earlier input of the partition is too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
+
+from fogverse.config import StageConfig
+from fogverse.context import MessageContext
+from fogverse.errors import ConfigError
+from fogverse.parallel.errors import ProcessorError, WorkerCrashedError
+from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
+from fogverse.parallel.pool import ProcessPool
+from fogverse.parallel.processor import ProcessorLike, pack_for_workers
+from fogverse.parallel.reorder import ReorderBuffer, Ticket
+from fogverse.parallel.settings import PARALLEL_FIELDS, ParallelSettings
+from fogverse.parallel.slots import Slots
+from fogverse.parallel.threads import ThreadPool
+from fogverse.runtime.runnable import Runnable, _Delivery
+
+__all__ = ["ParallelRunnable"]
+
+log = logging.getLogger("fogverse.stage")
+
+T_contra = TypeVar("T_contra", contravariant=True)
+
+_WORKER_STEPS = ("decode", "process", "encode")
+
+
+class _Pool(Protocol[T_contra]):
+    broken: bool
+
+    async def start(self) -> None: ...
+
+    def submit(self, owner: T_contra, payload: bytes, content_type: str | None) -> None: ...
+
+    async def close(self, timeout: float) -> int: ...
+
+    @property
+    def pids(self) -> list[int]: ...
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One admitted message: where it came from, its unit, its place in line."""
+
+    ctx: MessageContext
+    delivery: _Delivery
+    ticket: Ticket[tuple[_Job, Outcome]]
+
+
+class ParallelRunnable(Runnable):
+    """A stage whose decode -> process -> encode runs in a pool of workers.
+
+    Subclass :class:`ParallelConsumer` or :class:`ParallelProducer`. The work is
+    a :class:`~fogverse.parallel.Processor` given as ``processor=``, as a
+    ``processor`` attribute, or to FogVerse's
+    ``run(process_number, max_running_task, processor)``.
+    """
+
+    processor: ProcessorLike | None = None
+    # FogVerse-style attributes; None defers to ParallelSettings.
+    process_number: int | None = None
+    max_running_task: int | None = None
+    ordered: bool | None = None
+    executor: str | None = None
+    max_worker_kills: int | None = None
+    worker_prefetch: int | None = None
+    start_method: str | None = None
+    stop_timeout: float | None = None
+
+    def __init__(
+        self,
+        config: StageConfig | None = None,
+        *,
+        processor: ProcessorLike | None = None,
+        parallel: ParallelSettings | None = None,
+        **settings: Any,
+    ) -> None:
+        own = {name: settings.pop(name) for name in list(settings) if name in PARALLEL_FIELDS}
+        super().__init__(config, **settings)
+        self._parallel_base = parallel or ParallelSettings()
+        for name, value in own.items():
+            setattr(self, name, value)
+        if processor is not None:
+            self.processor = processor
+        self._pool: _Pool[_Job] | None = None
+        self._slots: Slots | None = None
+        self._reorder: ReorderBuffer[tuple[_Job, Outcome]] = ReorderBuffer()
+        self._ready: deque[tuple[_Job, Outcome]] = deque()
+        self._ready_event = asyncio.Event()
+        self._emitter: asyncio.Task[None] | None = None
+        self._emit_lock: asyncio.Lock | None = None
+        self._processor_blob: bytes | None = None
+        self._run_settings = self._parallel_base
+        self._no_unit = _Delivery(self, None)
+
+    # -- settings -------------------------------------------------------------------
+
+    @property
+    def parallel(self) -> ParallelSettings:
+        """The worker settings in force: attributes over ``parallel=`` over defaults."""
+        overrides = {name: getattr(self, name) for name in PARALLEL_FIELDS
+                     if getattr(self, name, None) is not None}
+        settings = replace(self._parallel_base, **overrides)
+        settings.validate()
+        return settings
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers (empty for the thread executor)."""
+        return self._pool.pids if self._pool is not None else []
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def run(
+        self,
+        process_number: int | None = None,
+        max_running_task: int | None = None,
+        processor: ProcessorLike | None = None,
+    ) -> None:
+        """Run until stopped, then drain, commit and stop the workers.
+
+        FogVerse's call ``run(process_number, max_running_task, processor)`` works;
+        so does a plain ``run()`` with the settings given earlier. A Processor
+        that cannot be pickled fails here, before anything connects.
+        """
+        if process_number is not None:
+            self.process_number = process_number
+        if max_running_task is not None:
+            self.max_running_task = max_running_task
+        if processor is not None:
+            self.processor = processor
+        self._run_settings = self.parallel
+        self._processor_blob = self._pack_processor(self._run_settings)
+        await super().run()
+
+    def _pack_processor(self, settings: ParallelSettings) -> bytes | None:
+        processor = self.processor
+        if processor is None or not callable(getattr(processor, "process", None)):
+            raise ConfigError(
+                "processor", processor,
+                f"{self.name} needs a Processor with process(data): pass processor=..., "
+                "set a processor attribute, or call run(process_number, max_running_task, "
+                "processor)",
+            )
+        if settings.executor == "thread":
+            return None
+        return pack_for_workers(processor, self.codec)
+
+    async def _start(self) -> None:
+        await super()._start()
+        settings = self._run_settings
+        self._slots = Slots(settings.in_flight_limit)
+        self._reorder = ReorderBuffer(settings.ordered)
+        self._ready.clear()
+        self._emit_lock = asyncio.Lock() if self._emission_may_suspend() else None
+        self._pool = self._make_pool(settings)
+        await self._pool.start()
+        self._emitter = asyncio.create_task(self._emit_loop(), name=f"{self.name}-emit")
+        self._warn_ignored_steps()
+        log.info("%s: %d %s worker(s) ready, at most %d message(s) in flight, %s",
+                 self.name, settings.workers, settings.executor, settings.in_flight_limit,
+                 "ordered per partition" if settings.ordered else "unordered")
+
+    def _make_pool(self, settings: ParallelSettings) -> _Pool[_Job]:
+        if settings.executor == "thread":
+            return ThreadPool(self.processor, self.codec, settings.workers, self._job_done,
+                              name=self.name)
+        assert self._processor_blob is not None
+        return ProcessPool(
+            self._processor_blob, settings.workers, self._job_done, self._pool_failed,
+            max_kills=settings.max_worker_kills, prefetch=settings.worker_prefetch,
+            start_method=settings.start_method, name=self.name,
+        )
+
+    def _emission_may_suspend(self) -> bool:
+        return bool(self._hooks) or self._sends_itself
+
+    def _warn_ignored_steps(self) -> None:
+        ignored = [f"{step}()" for step in _WORKER_STEPS
+                   if getattr(type(self), step) is not getattr(Runnable, step)]
+        ignored += [name for name in self._hooks if name.rsplit("_", 1)[-1] in _WORKER_STEPS]
+        if ignored:
+            log.warning("%s: decode, process and encode run in the workers through the "
+                        "Processor; the stage's own %s are not called", self.name,
+                        ", ".join(ignored))
+
+    async def _close(self) -> None:
+        try:
+            await self._drain()
+        finally:
+            await self._stop_pool()
+            await super()._close()
+
+    async def _drain(self) -> None:
+        """Wait until every admitted message was sent on (or shutdown_timeout passed)."""
+        slots = self._slots
+        if slots is None:
+            return
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        while slots.in_use and self._can_finish():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning("%s: %d message(s) unfinished after %.0fs; they stay uncommitted "
+                            "and will be read again", self.name, slots.in_use,
+                            self.config.shutdown_timeout)
+                return
+            await slots.wait_idle(min(left, 0.1))
+            self._poll_deliveries()
+
+    def _can_finish(self) -> bool:
+        pool, emitter = self._pool, self._emitter
+        return (pool is not None and not pool.broken
+                and emitter is not None and not emitter.done())
+
+    async def _stop_pool(self) -> None:
+        if self._emitter is not None:
+            self._emitter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._emitter
+            self._emitter = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            left = await pool.close(self._run_settings.stop_timeout)
+            if left:
+                log.warning("%s: %d message(s) were in the workers at shutdown; they stay "
+                            "uncommitted and will be read again", self.name, left)
+
+    def _pool_failed(self, exc: BaseException) -> None:
+        log.error("%s: worker pool failed: %s", self.name, exc)
+        if self._fatal is None:
+            self._fatal = exc
+        self.stop()
+
+    # -- admission --------------------------------------------------------------------
+
+    async def _wait_for_room(self) -> bool:
+        """Backpressure: wait for a free place; False if the stage is stopping."""
+        slots = self._slots
+        assert slots is not None
+        while not slots.has_room:
+            if self._stopping.is_set():
+                return False
+            await slots.wait_room(self.config.fetch_timeout)
+            self._while_full()
+        return not self._stopping.is_set()
+
+    def _while_full(self) -> None:
+        """Upkeep while admission waits (delivery reports; commits for consumers)."""
+        self._poll_deliveries()
+
+    def _admit(self, ctx: MessageContext, payload: bytes, content_type: str | None,
+               delivery: _Delivery, key: Hashable) -> None:
+        slots, pool = self._slots, self._pool
+        assert slots is not None and pool is not None
+        slots.take()
+        job = _Job(ctx, delivery, self._reorder.reserve(key))
+        pool.submit(job, payload, content_type)
+
+    def _job_done(self, job: _Job, outcome: Outcome) -> None:
+        released = self._reorder.complete(job.ticket, (job, outcome))
+        if released:
+            self._ready.extend(released)
+            self._ready_event.set()
+
+    # -- emission -----------------------------------------------------------------------
+
+    async def _emit_loop(self) -> None:
+        ready = self._ready
+        try:
+            while True:
+                await self._ready_event.wait()
+                self._ready_event.clear()
+                while ready:
+                    job, outcome = ready.popleft()
+                    async with self._guard():
+                        await self._emit_job(job, outcome)
+                self._poll_deliveries()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.exception("%s: emitting results failed", self.name)
+            self._pool_failed(exc)
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        # Only needed when sending can suspend (hooks, a custom send()) while the
+        # main loop also uses self.message (a Producer's receive()).
+        lock = self._emit_lock
+        if lock is None:
+            yield
+            return
+        async with lock:
+            yield
+
+    async def _emit_job(self, job: _Job, outcome: Outcome) -> None:
+        """Send one answer on as its own input's output, then free its place."""
+        saved_message, saved_delivery = self.message, self._unit_delivery_or_none()
+        ctx = job.ctx
+        self.message = ctx
+        self._unit_delivery = job.delivery
+        try:
+            await self._emit_outcome(ctx, outcome)
+        except Exception as exc:
+            self._current_step = "send"
+            self._message_failed(exc, ctx)
+        finally:
+            self._finish(job)
+            # The main loop may be between receive() and admission: give its
+            # message back, so no two messages ever share self.message.
+            self.message = saved_message
+            if saved_delivery is not None:
+                self._unit_delivery = saved_delivery
+
+    async def _emit_outcome(self, ctx: MessageContext, outcome: Outcome) -> None:
+        if isinstance(outcome, Done):
+            self.stats.step_seconds["process"] += outcome.seconds
+            if outcome.payload is not None:
+                self._content_type = outcome.content_type
+                self._current_step = "send"
+                await self._deliver(outcome.payload)
+            self._sent_on(ctx)
+        elif isinstance(outcome, Failed):
+            self.stats.step_seconds["process"] += outcome.seconds
+            self._current_step = outcome.step
+            self._message_failed(
+                ProcessorError(outcome.step, outcome.error_type, outcome.message,
+                               outcome.traceback), ctx)
+        elif isinstance(outcome, Crashed):
+            self._current_step = "process"
+            self._message_failed(WorkerCrashedError(outcome.reason, outcome.kills), ctx)
+
+    def _sent_on(self, ctx: MessageContext) -> None:
+        """A message's output left (sinks record latency here)."""
+
+    def _finish(self, job: _Job) -> None:
+        unit = job.delivery.unit
+        if unit is not None:
+            unit.sealed = True
+            self._tracker.settle(unit)
+        assert self._slots is not None
+        self._slots.release()
+
+    def _unit_delivery_or_none(self) -> _Delivery | None:
+        return getattr(self, "_unit_delivery", None)
