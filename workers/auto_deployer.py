@@ -272,6 +272,10 @@ class AutoDeployer(BaseWorker):
             log.info("limits of %s are now %d..%d", stage_name(plan.stage),
                      plan.min_instance, plan.max_instance)
 
+    def stages(self) -> list[StageKey]:
+        """Every stage with a plan."""
+        return list(self._stages)
+
     def plan(self, stage: StageKey) -> StagePlan | None:
         st = self._stages.get(stage)
         return st.plan if st else None

@@ -1,0 +1,39 @@
+"""``fogverse master --config master.toml``: run the Master in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import replace
+
+from master.config import load_master_config, master_settings
+from master.master import Master
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "master",
+        help="run the Master: watch heartbeats, scale stages out and in",
+        description="Run the Master until Ctrl-C or SIGTERM; on exit it stops every "
+        "instance it started. See master/config.py for the config keys and defaults.",
+    )
+    parser.add_argument("--config", help="master.toml (default: built-in defaults)")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (overrides the config)")
+    parser.add_argument("--http-port", type=int, default=None,
+                        help="status server port (0: any free port; overrides the config)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_master_config(args.config) if args.config else master_settings({})
+    if args.bootstrap:
+        settings = replace(settings, consumer_servers=args.bootstrap)
+    if args.http_port is not None:
+        settings = replace(settings, http_port=args.http_port)
+    # The CLI turns on INFO for "fogverse"; decisions log under fogverse.master.
+    logging.getLogger("fogverse.master").setLevel(logging.getLogger("fogverse").level)
+    asyncio.run(Master(settings).run())
+    return 0

@@ -1,0 +1,83 @@
+"""From declared services and incoming requests to the plans the auto-deployer follows.
+
+A request is a wish, the config is the law: only a declared service is ever
+deployed, never with more instances than its ``max_instance``, and a request's
+``extra_configs`` only fill keys the config leaves open (``env`` and ``args``
+never: they would let any producer on the control topic choose what a LOCAL
+child runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fogverse.control import AutoScaleRequest
+from fogverse.errors import FogVerseError
+from master.config import ServiceSettings
+from workers.auto_deployer import StagePlan
+
+__all__ = ["PROTECTED_EXTRA_KEYS", "RequestRefused", "plan_for_request", "plan_for_service"]
+
+PROTECTED_EXTRA_KEYS = frozenset({"env", "args"})
+
+
+class RequestRefused(FogVerseError):
+    """An auto-scale request the master will not follow; ``reason`` is a short label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(detail)
+
+
+def plan_for_service(svc: ServiceSettings) -> StagePlan | None:
+    """The plan a service declares by naming its topics; None if it names no source."""
+    if svc.source_topic is None:
+        return None
+    return StagePlan(
+        stage=(svc.source_topic, svc.target_topic), service_name=svc.name,
+        provider=svc.provider, min_instance=svc.min_instance, max_instance=svc.max_instance,
+        group_id=svc.group_id, extra_configs=dict(svc.extra_configs),
+    )
+
+
+def plan_for_request(
+    request: AutoScaleRequest, services: Mapping[str, ServiceSettings]
+) -> StagePlan:
+    """The plan for ``request`` within its service's limits, or RequestRefused."""
+    svc = services.get(request.service_name)
+    if svc is None:
+        known = ", ".join(sorted(services)) or "none"
+        raise RequestRefused(
+            "undeclared_service",
+            f"service {request.service_name!r} is not declared in the master's config "
+            f"(declared: {known})",
+        )
+    if request.provider != svc.provider:
+        raise RequestRefused(
+            "provider_mismatch",
+            f"request for {svc.name!r} names provider {request.provider!r}; the config "
+            f"says {svc.provider!r}",
+        )
+    declared = (svc.source_topic, svc.target_topic)
+    asked = (request.source_topic, request.target_topic)
+    if svc.source_topic is not None and declared != asked:
+        raise RequestRefused(
+            "topic_mismatch",
+            f"request for {svc.name!r} names topics {asked}; the config says {declared}",
+        )
+    high = min(request.max_instance, svc.max_instance)
+    low = svc.min_instance if request.min_instance is None else request.min_instance
+    low = min(max(low, svc.min_instance), high)
+    return StagePlan(
+        stage=asked, service_name=svc.name, provider=svc.provider,
+        min_instance=low, max_instance=high,
+        group_id=request.group_id or svc.group_id,
+        extra_configs=_merge_extra(svc.extra_configs, request.extra_configs),
+    )
+
+
+def _merge_extra(declared: Mapping[str, Any], asked: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {k: v for k, v in asked.items() if k not in PROTECTED_EXTRA_KEYS}
+    merged.update(declared)
+    return merged
