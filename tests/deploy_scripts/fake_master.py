@@ -1,34 +1,60 @@
-"""A throwaway "master" process: deploys one LOCAL child, prints its pid, sleeps.
+"""A throwaway "master" process: deploys one LOCAL child, reports on it, sleeps.
 
-The deploy runs inside ``asyncio.run`` so its worker thread is gone by the time
-the pid is printed: the child must survive that and die only with this process.
+The deploy runs in a pool thread that stays alive until the child is fully up
+and then exits. A death signal wrongly tied to that thread would kill the
+child at that moment; this process says whether the child survived it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 import time
 from pathlib import Path
 
-from deploy_scripts import DeployScripts, LocalProvider, ServiceSpec
+from deploy_scripts import DeployConfig, DeployResult, DeployScripts, LocalProvider, ServiceSpec
 
 __all__ = ["main"]
 
+_GRACE = 1.0
+"""Seconds a wrongly delivered death signal gets to take effect before we look."""
 
-async def _deploy(report_dir: str) -> int:
+
+def _wait_for(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+async def _deploy(report_dir: Path) -> int:
     here = str(Path(__file__).parent)
-    spec = ServiceSpec("child", module="child_app", cwd=here, env={"FV_REPORT_DIR": report_dir})
+    spec = ServiceSpec(
+        "child", module="child_app", cwd=here, env={"FV_REPORT_DIR": str(report_dir)}
+    )
+    provider = LocalProvider({"child": spec})
+
+    def deploy(logger: logging.Logger, config: DeployConfig) -> DeployResult:
+        result = provider(logger, config)
+        _wait_for(report_dir / f"{result.instance_id}.json")
+        return result
+
     scripts = DeployScripts()
-    scripts.set_deploy_functions("LOCAL", LocalProvider({"child": spec}))
+    scripts.set_deploy_functions("LOCAL", deploy)
     result = await scripts.deploy({"provider": "LOCAL", "service_name": "child"})
     assert result is not None
     return int(result.info["pid"])
 
 
+def _has_exited(pid: int) -> bool:
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
 def main() -> None:
-    pid = asyncio.run(_deploy(sys.argv[1]))
-    print(pid, flush=True)
+    pid = asyncio.run(_deploy(Path(sys.argv[1])))  # joins the pool thread on the way out
+    time.sleep(_GRACE)
+    print(pid, "dead" if _has_exited(pid) else "alive", flush=True)
     while True:
         time.sleep(3600)
 
