@@ -66,10 +66,12 @@ def _check_executable(argv: list[str], cwd: str | None) -> None:
 class LocalProvider:
     """Starts declared services as child processes; register it as ``"LOCAL"``.
 
-    Every child runs in its own process group, logs to a file of its own and is
-    sent ``death_signal`` if this process dies, so a crashed master leaves no
-    stage running. ``stop_timeout`` is how long a child gets between SIGTERM
-    and SIGKILL.
+    Every child runs in its own process group, logs to a file of its own (in
+    ``log_dir``, or a fresh temporary directory, kept after exit for post
+    mortems) and is sent ``death_signal`` if this process dies, so a crashed
+    master leaves no stage running. ``max_instance`` of each spec is a hard cap
+    on how many instances of it run here at once. ``stop_timeout`` is how long
+    a child gets between SIGTERM and SIGKILL.
     """
 
     def __init__(
