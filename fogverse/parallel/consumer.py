@@ -64,5 +64,5 @@ class ParallelConsumer(ParallelRunnable, Consumer):
             self._last_commit_at = now
 
     def _sent_on(self, ctx: MessageContext) -> None:
-        if self._is_sink:
-            self._record_latency(ctx)
+        e2e = self._record_latency(ctx) if self._is_sink else None
+        self._profile_row(ctx, e2e)

@@ -330,6 +330,8 @@ class ParallelRunnable(Runnable):
     async def _emit_outcome(self, ctx: MessageContext, outcome: Outcome) -> None:
         if isinstance(outcome, Done):
             self.stats.step_seconds["process"] += outcome.seconds
+            # decode and encode ran in the worker too; their time is in here.
+            self._timings["process"] = outcome.seconds
             if outcome.payload is not None:
                 self._content_type = outcome.content_type
                 self._current_step = "send"
@@ -346,7 +348,8 @@ class ParallelRunnable(Runnable):
             self._message_failed(WorkerCrashedError(outcome.reason, outcome.kills), ctx)
 
     def _sent_on(self, ctx: MessageContext) -> None:
-        """A message's output left (sinks record latency here)."""
+        """A message's output left: a profiling row (sinks also record latency)."""
+        self._profile_row(ctx, None)
 
     def _finish(self, job: _Job) -> None:
         unit = job.delivery.unit
