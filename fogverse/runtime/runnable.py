@@ -347,8 +347,6 @@ class Runnable:
     ) -> None:
         """Produce one output of the current work unit; its input commits after the ack."""
         delivery = self._unit_delivery
-        if delivery.unit is not None:
-            delivery.unit.pending += 1
         on_delivery = delivery if callback is None else _Chained(callback, delivery)
         producer = self.producer
         assert producer is not None, "producer not started"
@@ -358,6 +356,10 @@ class Runnable:
             )
         except BufferError:
             self._produce_when_room(topic, value, key, headers, on_delivery)
+        # Counted only once produce() accepted it: a refused message must not
+        # leave the unit waiting for an ack that never comes.
+        if delivery.unit is not None:
+            delivery.unit.pending += 1
         self.stats.produced += 1
 
     def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None,
