@@ -91,7 +91,8 @@ class HeartbeatReporter:
         """Send the auto-scale request (if any) and begin beating. Returns at once."""
         if self._thread is not None:
             return
-        self._last = self._read()
+        # _last stays at zero: totals count from the stage's start, and the first
+        # beat should carry everything done before the reporter started.
         self._last_at = time.monotonic()
         self._maybe_request(self._last_at)
         self._thread = threading.Thread(
