@@ -25,6 +25,7 @@ from fogverse.constants import CT_BYTES, CT_JSON, CT_MSGPACK, CT_TEXT, H_CONTENT
 from fogverse.context import Headers, MessageContext
 from fogverse.deadletter import dead_letter_headers, describe_origin
 from fogverse.errors import ConfigError, FogVerseError
+from fogverse.heartbeat import start_heartbeats
 from fogverse.offsets import CommitTracker, WorkUnit
 from fogverse.runtime import kafka_io
 from fogverse.stats import STEPS, ProfilingCsv, StageStats
@@ -190,8 +191,10 @@ class Runnable:
             if task is not None:
                 self._background.append(task)
 
-    _background_starters: list[Callable[[Runnable], asyncio.Task[None] | None]] = []
-    """Extensions (heartbeats) that run beside the main loop."""
+    _background_starters: tuple[Callable[[Runnable], asyncio.Task[None] | None], ...] = (
+        start_heartbeats,
+    )
+    """What runs beside the main loop; each task is cancelled when the stage closes."""
 
     def _topics_to_create(self) -> list[str]:
         config = self.config
