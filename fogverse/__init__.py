@@ -1,8 +1,11 @@
 """fogverse: self-scaling Kafka streaming pipelines for edge and fog devices."""
 
+from fogverse.admin import AdminError, KafkaAdmin
 from fogverse.codec import Codec, DefaultCodec, MsgpackCodec, RawCodec
 from fogverse.config import StageConfig
+from fogverse.consumer_start import ConsumerStart
 from fogverse.context import MessageContext
+from fogverse.control import AutoScaleRequest, ControlDecodeError, Heartbeat, InstanceStopping
 from fogverse.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -11,25 +14,57 @@ from fogverse.errors import (
     FogVerseError,
     MissingDependencyError,
 )
+from fogverse.heartbeat import HeartbeatReporter
+from fogverse.lock import DistributedLock, LockError, LockTimeoutError, LockUnavailableError
+from fogverse.observer import InstanceInfo, Observer, ObserverConfig
+from fogverse.parallel import (
+    ParallelConsumer,
+    ParallelProducer,
+    ParallelRunnable,
+    Processor,
+    UnpicklableProcessorError,
+    WorkerCrashedError,
+)
 from fogverse.runtime import Consumer, Producer, Runnable, StageError
 from fogverse.stats import StageStats
 
 __all__ = [
+    "AdminError",
+    "AutoScaleRequest",
     "BrokerUnavailableError",
     "Codec",
     "ConfigError",
     "Consumer",
+    "ConsumerStart",
+    "ControlDecodeError",
     "DecodeError",
     "DefaultCodec",
+    "DistributedLock",
     "EncodeError",
     "FogVerseError",
+    "Heartbeat",
+    "HeartbeatReporter",
+    "InstanceInfo",
+    "InstanceStopping",
+    "KafkaAdmin",
+    "LockError",
+    "LockTimeoutError",
+    "LockUnavailableError",
     "MessageContext",
     "MissingDependencyError",
     "MsgpackCodec",
+    "Observer",
+    "ObserverConfig",
+    "ParallelConsumer",
+    "ParallelProducer",
+    "ParallelRunnable",
+    "Processor",
     "Producer",
     "RawCodec",
     "Runnable",
     "StageConfig",
     "StageError",
     "StageStats",
+    "UnpicklableProcessorError",
+    "WorkerCrashedError",
 ]
