@@ -151,7 +151,7 @@ class Runnable:
 
     async def run(self) -> None:
         """Run until stopped (signal, :meth:`stop`, or a burst limit); then drain."""
-        config = self.config
+        _ = self.config  # settings are validated before anything starts
         self._stopping.clear()
         self._prepare_hooks()
         self._install_signals()
@@ -165,7 +165,6 @@ class Runnable:
                 self._remove_signals()
         if self._fatal is not None:
             raise StageError(f"{self.name} stopped: {self._fatal}") from self._fatal
-        del config
 
     def stop(self) -> None:
         """Ask the stage to stop: no new input; in-flight work finishes and commits."""
