@@ -219,8 +219,7 @@ def master_settings(
         statistic=_build(StatisticSettings, "statistic_worker_config",
                          _section(conf, "statistic_worker_config", StatisticWorkerConfig)),
         input_output=_build(InputOutputSettings, "input_output_worker_config",
-                            _section(conf, "input_output_worker_config",
-                                     InputOutputWorkerConfig)),
+                            _io_section(conf)),
         lock_host=str(lock.get("master_host", "127.0.0.1")),
         lock_port=int(lock.get("master_port", DEFAULT_LOCK_PORT)),
         services=_services(conf.get("services") or {}),
@@ -243,7 +242,7 @@ def load_master_config(
         try:
             conf = tomllib.load(f)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+            raise ConfigError("config file", str(path), f"not valid TOML: {exc}") from None
     settings = master_settings(conf, env)
     # Relative service directories mean "next to the config file".
     base = Path(path).resolve().parent
@@ -254,7 +253,7 @@ def load_master_config(
 
 
 def _with_cwd(svc: ServiceSettings, base: Path) -> ServiceSettings:
-    cwd = str(base / svc.cwd) if svc.cwd else str(base)
+    cwd = str((base / svc.cwd).resolve()) if svc.cwd else str(base)
     return replace(svc, cwd=cwd)
 
 
@@ -271,6 +270,16 @@ def _section(conf: Mapping[str, Any], name: str, schema: type) -> dict[str, Any]
     section = conf.get(name) or {}
     _no_unknown(name, section, frozenset(schema.__annotations__))
     return dict(section)
+
+
+def _io_section(conf: Mapping[str, Any]) -> dict[str, Any]:
+    section = _section(conf, "input_output_worker_config", InputOutputWorkerConfig)
+    refresh = section.get("refresh_rate_second")
+    if refresh is not None and "window_seconds" not in section:
+        # FogVerse configs set only the refresh (its README: 60 s); the window
+        # must still hold a few samples.
+        section["window_seconds"] = max(10.0, 3 * float(refresh))
+    return section
 
 
 def _build(cls: type[Any], name: str, values: dict[str, Any]) -> Any:
