@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import multiprocessing
 import signal
 import socket
@@ -40,6 +41,11 @@ log = logging.getLogger("fogverse.parallel")
 
 EARLY_DEATHS_LIMIT = 3
 """Workers in a row that die before they are ready: then the pool gives up."""
+QUEUED_WORK_S = 0.005
+"""Work to keep queued at each worker: enough to hide the round trip to the stage.
+Quick jobs are sent many at a time (fewer writes and wake-ups); slow jobs two at
+a time, so a slow one holds few others behind it."""
+MAX_DEPTH = 256
 _EXIT_POLL_S = 0.01
 _REAP_TIMEOUT_S = 2.0
 _SENTINEL_GRACE_S = 1.0
@@ -138,6 +144,7 @@ class ProcessPool(Generic[T]):
         self._closing = False
         self._starting: asyncio.Future[None] | None = None
         self._early_deaths = 0
+        self._job_seconds = 0.0
         self._processes: set[BaseProcess] = set()
         # Kill workers of a pool that was never closed, before the interpreter's
         # exit joins (and so waits for) its non-daemon children.
@@ -210,9 +217,10 @@ class ProcessPool(Generic[T]):
         if not ready:
             return
         frames: dict[_Worker[T], list[bytes]] = {}
+        depth = self._depth()
         while pending:
             worker = min(ready, key=_load)
-            if len(worker.in_flight) >= self._prefetch:
+            if len(worker.in_flight) >= depth:
                 break
             task = pending.popleft()
             worker.in_flight.append(task)
@@ -224,9 +232,18 @@ class ProcessPool(Generic[T]):
             assert worker.transport is not None
             worker.transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
 
+    def _depth(self) -> int:
+        """Jobs to keep sent ahead per worker, from how long jobs have been taking."""
+        seconds = self._job_seconds
+        if seconds <= 0:
+            return self._prefetch
+        return max(self._prefetch, min(MAX_DEPTH, math.ceil(QUEUED_WORK_S / seconds)))
+
     def _on_frame(self, worker: _Worker[T], frame: Frame) -> None:
         kind = frame.kind
         if kind in (Kind.RESULT, Kind.EMPTY, Kind.ERROR):
+            # A moving average: follows a change of workload within some dozens of jobs.
+            self._job_seconds += (frame.seconds - self._job_seconds) * 0.1
             task = worker.in_flight.popleft()
             if task.id != frame.job:
                 log.error("worker %d answered job %d, expected %d",
@@ -357,12 +374,11 @@ class ProcessPool(Generic[T]):
     async def _stop(self, worker: _Worker[T], timeout: float) -> None:
         process = worker.process
         if not await _wait_exit(process, timeout):
-            log.warning("%s worker %d did not stop in %.0fs; terminating", self._name,
+            # Workers ignore SIGTERM (see worker_main), so go straight to SIGKILL.
+            log.warning("%s worker %d did not stop in %.0fs; killing it", self._name,
                         worker.number, timeout)
-            process.terminate()
-            if not await _wait_exit(process, _REAP_TIMEOUT_S):
-                process.kill()
-                await _wait_exit(process, _REAP_TIMEOUT_S)
+            process.kill()
+            await _wait_exit(process, _REAP_TIMEOUT_S)
         self._loop.remove_reader(process.sentinel)
         if worker.transport is not None:
             worker.transport.close()

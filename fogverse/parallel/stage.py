@@ -24,7 +24,7 @@ from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
 from fogverse.parallel.errors import ProcessorError, WorkerCrashedError
 from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
-from fogverse.parallel.pool import ProcessPool
+from fogverse.parallel.pool import PoolStats, ProcessPool
 from fogverse.parallel.processor import ProcessorLike, pack_for_workers
 from fogverse.parallel.reorder import ReorderBuffer, Ticket
 from fogverse.parallel.settings import PARALLEL_FIELDS, ParallelSettings
@@ -43,6 +43,7 @@ _WORKER_STEPS = ("decode", "process", "encode")
 
 class _Pool(Protocol[T_contra]):
     broken: bool
+    stats: PoolStats
 
     async def start(self) -> None: ...
 
@@ -108,6 +109,8 @@ class ParallelRunnable(Runnable):
         self._processor_blob: bytes | None = None
         self._run_settings = self._parallel_base
         self._no_unit = _Delivery(self, None)
+        self.pool_stats: PoolStats | None = None
+        """The worker pool's counters (bytes sent, deaths, retries); kept after stop."""
 
     # -- settings -------------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class ParallelRunnable(Runnable):
         self._ready.clear()
         self._emit_lock = asyncio.Lock() if self._emission_may_suspend() else None
         self._pool = self._make_pool(settings)
+        self.pool_stats = self._pool.stats
         await self._pool.start()
         self._emitter = asyncio.create_task(self._emit_loop(), name=f"{self.name}-emit")
         self._warn_ignored_steps()
@@ -286,10 +290,14 @@ class ParallelRunnable(Runnable):
             while True:
                 await self._ready_event.wait()
                 self._ready_event.clear()
+                lock = self._emit_lock
                 while ready:
                     job, outcome = ready.popleft()
-                    async with self._guard():
+                    if lock is None:
                         await self._emit_job(job, outcome)
+                    else:
+                        async with lock:
+                            await self._emit_job(job, outcome)
                 self._poll_deliveries()
         except asyncio.CancelledError:
             raise
@@ -299,8 +307,11 @@ class ParallelRunnable(Runnable):
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
-        # Only needed when sending can suspend (hooks, a custom send()) while the
-        # main loop also uses self.message (a Producer's receive()).
+        """Held around a source's receive(): emission then cannot interleave with it.
+
+        Only needed when sending can suspend (hooks, a custom send()) while the
+        main loop also uses self.message (a Producer's receive()).
+        """
         lock = self._emit_lock
         if lock is None:
             yield

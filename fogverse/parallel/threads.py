@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from fogverse.codec import Codec
 from fogverse.parallel.errors import ProcessorSetupError
 from fogverse.parallel.jobs import Done, Failed, Outcome, run_job
+from fogverse.parallel.pool import PoolStats
 
 __all__ = ["ThreadPool"]
 
@@ -41,6 +42,8 @@ class ThreadPool(Generic[T]):
         self._name = name
         self._executor: ThreadPoolExecutor | None = None
         self.broken = False
+        self.stats = PoolStats()
+        """Only jobs_sent counts here: threads share memory, nothing is copied."""
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -55,6 +58,7 @@ class ThreadPool(Generic[T]):
 
     def submit(self, owner: T, payload: bytes, content_type: str | None) -> None:
         assert self._executor is not None, "pool not started"
+        self.stats.jobs_sent += 1
         future = self._executor.submit(run_job, self._processor, self._codec, payload,
                                        content_type)
         future.add_done_callback(partial(self._finished, owner))

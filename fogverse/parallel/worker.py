@@ -58,8 +58,10 @@ class _Channel:
 def worker_main(sock: socket.socket) -> None:
     """Entry point of a worker process (the target the pool spawns)."""
     _die_with_parent()
-    # Ctrl-C reaches the whole process group; the stage decides when workers stop.
+    # Ctrl-C (and a group-wide SIGTERM) reach every process of the group; the
+    # stage decides when its workers stop, after they finished what they hold.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     channel = _Channel(sock)
     ready = _get_ready(channel)
     if ready is None:
