@@ -15,13 +15,10 @@ import time
 from typing import Any
 
 from fogverse import Producer
-from fogverse.heartbeat import start_heartbeats
 
 
 class Feeder(Producer):
     """Emits ids 0, 1, 2, ... at ``rate`` messages per second (0 pauses)."""
-
-    _background_starters = [start_heartbeats]
 
     def __init__(self, rate: float, **settings: Any) -> None:
         extra = dict(settings.pop("producer_extra", {}))

@@ -16,21 +16,26 @@ import time
 from typing import Any
 
 from fogverse import Consumer
-from fogverse.heartbeat import start_heartbeats
+from fogverse.observer import ENV_INSTANCE_ID
 
 
 class SlowStage(Consumer):
-    """Forwards every message unchanged after ``SLOW_SECONDS`` of pretend work."""
+    """Forwards every message after ``SLOW_SECONDS`` of pretend work.
 
-    # Heartbeats from a thread beside the stage: this is how the master sees it.
-    _background_starters = [start_heartbeats]
+    Dict messages get ``by`` (this instance's id) and ``at`` (when it processed
+    them, epoch seconds) added, so benchmarks can see who did what, and when.
+    """
 
-    def __init__(self, seconds: float, **settings: Any) -> None:
+    def __init__(self, seconds: float, instance_id: str = "", **settings: Any) -> None:
         super().__init__(**settings)
         self.seconds = seconds
+        self.instance_id = instance_id
 
     def process(self, data: Any) -> Any:
         time.sleep(self.seconds)  # CPU-bound work in a real stage
+        if isinstance(data, dict):
+            data["by"] = self.instance_id
+            data["at"] = time.time()
         return data
 
 
@@ -38,7 +43,10 @@ def main() -> None:
     seconds = float(os.environ.get("SLOW_SECONDS", "0.01"))
     # Small batches: a batch blocks the loop for batch_size * seconds, and a
     # rebalance or SIGTERM is served between batches.
-    stage = SlowStage(seconds, batch_size=10)
+    stage = SlowStage(
+        seconds, os.environ.get(ENV_INSTANCE_ID, ""), batch_size=10,
+        group_protocol=os.environ.get("GROUP_PROTOCOL", "consumer"),
+    )
     asyncio.run(stage.run())
 
 
