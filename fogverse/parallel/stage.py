@@ -326,7 +326,12 @@ class ParallelRunnable(Runnable):
         self.message = ctx
         self._unit_delivery = job.delivery
         try:
-            await self._emit_outcome(ctx, outcome)
+            if self._fatal is not None:
+                # The stage is stopping on an error: send nothing more, and never
+                # commit this input, so a restart redoes it instead of losing it.
+                self._fail_unit()
+            else:
+                await self._emit_outcome(ctx, outcome)
         except Exception as exc:
             self._current_step = "send"
             self._message_failed(exc, ctx)

@@ -109,3 +109,12 @@ class WithLambda(Processor):
 
     def process(self, data: Any) -> Any:
         return self.transform(data)
+
+
+class SlowZero(Processor):
+    """Takes 300 ms for the input 0 and no time for the rest."""
+
+    def process(self, data: Any) -> Any:
+        if data == 0:
+            time.sleep(0.3)
+        return data

@@ -18,7 +18,7 @@ from fogverse import StageError
 from fogverse.parallel import ParallelConsumer, Processor
 from tests.conftest import create_topic
 from tests.kafka_io import MSGPACK, Record, produce, read
-from tests.parallel.procs import Echo, Jitter, Picky, Poison, Tagged
+from tests.parallel.procs import Echo, Jitter, Picky, Poison, SlowZero, Tagged
 
 pytestmark = pytest.mark.kafka
 
@@ -196,3 +196,41 @@ async def test_thread_executor_unordered_delivers_everything(
     out = read(kafka_bootstrap, dst, count)
     assert sorted(r.data for r in out) == list(range(count))  # type: ignore[type-var]
     assert stage.worker_pids == []
+
+
+async def test_unordered_emits_as_answers_come_and_ordered_waits(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    src = create_topic(admin, unique("ord-in"))
+    produce(kafka_bootstrap, src, (msgpack.packb(i) for i in range(50)))
+    firsts = {}
+    for ordered in (True, False):
+        dst = create_topic(admin, unique("ord-out"))
+        stage = _stage(SlowZero(), src, dst, kafka_bootstrap, unique("ord"), process_number=2,
+                       ordered=ordered, max_messages=50)
+        await asyncio.wait_for(stage.run(), 90)
+        out = [r.data for r in read(kafka_bootstrap, dst, 50)]
+        assert sorted(out) == list(range(50))  # type: ignore[type-var]
+        firsts[ordered] = out[0]
+    assert firsts[True] == 0, "ordered output must start with the first input"
+    assert firsts[False] != 0, "unordered output waited for the slow first input"
+
+
+async def test_at_most_max_running_task_messages_are_held(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    src, dst = create_topic(admin, unique("bp-in")), create_topic(admin, unique("bp-out"))
+    count = 150
+    produce(kafka_bootstrap, src, (msgpack.packb(i) for i in range(count)))
+    stage = _stage(Tagged(delay=0.01), src, dst, kafka_bootstrap, unique("bp"),
+                   process_number=2, max_running_task=3, max_messages=count)
+    running = asyncio.create_task(stage.run())
+    held = []
+    while not running.done():
+        # Read but not yet sent on: what the stage holds in memory.
+        held.append(stage.stats.consumed - stage.stats.produced)
+        await asyncio.sleep(0.002)
+    await running
+    assert max(held) <= 3
+    assert max(held) == 3, "the bound was never reached; the test proves nothing"
+    assert len(read(kafka_bootstrap, dst, count)) == count
