@@ -84,6 +84,9 @@ class _Worker(Generic[T]):
     ready: bool = False
     lost: bool = False
     setup_failed: bool = False
+    busy_since: float | None = None
+    """When the job at the head of in_flight started (monotonic), if any."""
+    killed_because: str | None = None
 
 
 class _WorkerProtocol(asyncio.Protocol, Generic[T]):
@@ -125,6 +128,7 @@ class ProcessPool(Generic[T]):
         max_kills: int = 2,
         prefetch: int = 2,
         start_method: str = "spawn",
+        job_timeout: float | None = None,
         name: str = "fogverse",
     ) -> None:
         self._init_frame = encode_frame(Kind.INIT, data=init_blob)
@@ -145,6 +149,8 @@ class ProcessPool(Generic[T]):
         self._starting: asyncio.Future[None] | None = None
         self._early_deaths = 0
         self._job_seconds = 0.0
+        self._job_timeout = job_timeout
+        self._watchdog: asyncio.Task[None] | None = None
         self._processes: set[BaseProcess] = set()
         # Kill workers of a pool that was never closed, before the interpreter's
         # exit joins (and so waits for) its non-daemon children.
@@ -163,6 +169,8 @@ class ProcessPool(Generic[T]):
             for _ in range(self._size):
                 await self._spawn()
             await self._starting
+            if self._job_timeout is not None:
+                self._watchdog = loop.create_task(self._watch(self._job_timeout))
         except BaseException:
             await self.close(_REAP_TIMEOUT_S)
             raise
@@ -172,6 +180,8 @@ class ProcessPool(Generic[T]):
     async def close(self, timeout: float) -> int:
         """Stop every worker (teardown() runs); return how many tasks were left undone."""
         self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         # A replacement may be starting right now; let it finish so it is stopped too.
         await asyncio.gather(*self._burials, return_exceptions=True)
         workers = list(self._workers)
@@ -223,6 +233,8 @@ class ProcessPool(Generic[T]):
             if len(worker.in_flight) >= depth:
                 break
             task = pending.popleft()
+            if not worker.in_flight:
+                worker.busy_since = time.monotonic()
             worker.in_flight.append(task)
             frame = encode_frame(Kind.JOB, task.id, task.content_type or "", task.payload)
             frames.setdefault(worker, []).append(frame)
@@ -245,6 +257,8 @@ class ProcessPool(Generic[T]):
             # A moving average: follows a change of workload within some dozens of jobs.
             self._job_seconds += (frame.seconds - self._job_seconds) * 0.1
             task = worker.in_flight.popleft()
+            # The next job, already sent, starts the moment this answer left.
+            worker.busy_since = time.monotonic() if worker.in_flight else None
             if task.id != frame.job:
                 log.error("worker %d answered job %d, expected %d",
                           worker.number, frame.job, task.id)
@@ -327,6 +341,7 @@ class ProcessPool(Generic[T]):
 
     async def _bury(self, worker: _Worker[T]) -> None:
         reason = await self._reap(worker.process)
+        reason = worker.killed_because or reason
         self._processes.discard(worker.process)
         if self._closing:
             return
@@ -364,6 +379,17 @@ class ProcessPool(Generic[T]):
             back.insert(0, suspect)
         self._pending.extendleft(reversed(back))
         self._schedule_dispatch()
+
+    async def _watch(self, limit: float) -> None:
+        """Kill a worker stuck on one job for longer than ``limit`` seconds."""
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for worker in self._workers:
+                started = worker.busy_since
+                if started is not None and now - started > limit and not worker.lost:
+                    worker.killed_because = f"ran longer than job_timeout={limit:g}s"
+                    worker.process.kill()
 
     async def _reap(self, process: BaseProcess) -> str:
         if not await _wait_exit(process, _REAP_TIMEOUT_S):

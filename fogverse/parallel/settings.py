@@ -37,6 +37,11 @@ class ParallelSettings:
     start_method: StartMethod = "spawn"
     """How worker processes start. ``fork`` is refused: a forked copy of a
     process running Kafka clients and an event loop is not safe."""
+    job_timeout: float | None = None
+    """Seconds one message may run in a worker process; longer and the worker
+    is killed, which counts as a kill for that message (a hang becomes a dead
+    letter, not a stalled stage). None: no limit. The thread executor cannot
+    stop a thread and ignores it."""
     stop_timeout: float = 10.0
     """Seconds a worker gets to run teardown() and exit before it is killed."""
 
@@ -63,6 +68,10 @@ class ParallelSettings:
         if self.start_method not in ("spawn", "forkserver"):
             raise ConfigError("start_method", self.start_method,
                               "expected 'spawn' or 'forkserver'")
+        if self.job_timeout is not None and (
+            not isinstance(self.job_timeout, int | float) or self.job_timeout <= 0
+        ):
+            raise ConfigError("job_timeout", self.job_timeout, "must be a positive number or None")
         if not isinstance(self.stop_timeout, int | float) or self.stop_timeout <= 0:
             raise ConfigError("stop_timeout", self.stop_timeout, "must be a positive number")
 

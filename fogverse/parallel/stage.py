@@ -82,6 +82,7 @@ class ParallelRunnable(Runnable):
     max_worker_kills: int | None = None
     worker_prefetch: int | None = None
     start_method: str | None = None
+    job_timeout: float | None = None
     stop_timeout: float | None = None
 
     def __init__(
@@ -189,7 +190,8 @@ class ParallelRunnable(Runnable):
         return ProcessPool(
             self._processor_blob, settings.workers, self._job_done, self._pool_failed,
             max_kills=settings.max_worker_kills, prefetch=settings.worker_prefetch,
-            start_method=settings.start_method, name=self.name,
+            start_method=settings.start_method, job_timeout=settings.job_timeout,
+            name=self.name,
         )
 
     def _emission_may_suspend(self) -> bool:

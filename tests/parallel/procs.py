@@ -118,3 +118,12 @@ class SlowZero(Processor):
         if data == 0:
             time.sleep(0.3)
         return data
+
+
+class Hangs(Processor):
+    """Never returns for the input "hang", like a deadlocked library."""
+
+    def process(self, data: Any) -> Any:
+        if data == "hang":
+            time.sleep(3600)
+        return data

@@ -19,7 +19,7 @@ from fogverse.parallel import Processor, ProcessorSetupError
 from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
 from fogverse.parallel.pool import ProcessPool
 from fogverse.parallel.processor import pack_for_workers
-from tests.parallel.procs import BadSetup, Echo, Picky, Poison, Silent, Tagged
+from tests.parallel.procs import BadSetup, Echo, Hangs, Picky, Poison, Silent, Tagged
 
 Results = dict[Any, Outcome]
 
@@ -118,6 +118,19 @@ async def test_a_message_that_keeps_crashing_workers_is_given_up_with_the_reason
     assert "SIGSEGV" in crashed.reason
     assert sorted(h.value(i) for i in results) == list(range(20))
     assert h.pool.stats.deaths == 2
+
+
+async def test_a_message_that_hangs_its_worker_is_given_up_after_job_timeout(
+    harness: Callable[..., Any],
+) -> None:
+    h = await harness(Hangs(), size=2, max_kills=1, job_timeout=0.3)
+    h.submit("stuck", "hang")
+    for i in range(10):
+        h.submit(i, i)
+    results = await h.wait_for(11)
+    stuck = results.pop("stuck")
+    assert isinstance(stuck, Crashed) and "job_timeout=0.3s" in stuck.reason
+    assert sorted(h.value(i) for i in results) == list(range(10))
 
 
 async def test_exceptions_and_empty_results_come_back_as_outcomes(
