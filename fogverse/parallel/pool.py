@@ -41,10 +41,11 @@ log = logging.getLogger("fogverse.parallel")
 
 EARLY_DEATHS_LIMIT = 3
 """Workers in a row that die before they are ready: then the pool gives up."""
-QUEUED_WORK_S = 0.005
-"""Work to keep queued at each worker: enough to hide the round trip to the stage.
-Quick jobs are sent many at a time (fewer writes and wake-ups); slow jobs two at
-a time, so a slow one holds few others behind it."""
+QUEUED_WORK_S = 0.01
+"""Work to keep queued at each worker: enough to cover the stage being scheduled
+late on a busy machine. Quick jobs are sent many at a time (fewer writes and
+wake-ups); jobs slower than this go two at a time, so a slow one holds few
+others behind it."""
 MAX_DEPTH = 256
 _EXIT_POLL_S = 0.01
 _REAP_TIMEOUT_S = 2.0
@@ -101,6 +102,9 @@ class _WorkerProtocol(asyncio.Protocol, Generic[T]):
         self._buffer.feed(data)
         for frame in self._buffer.frames():
             self._pool._on_frame(self._worker, frame)
+        # Refill at once rather than on the next loop turn: one wake-up fewer
+        # per batch of answers.
+        self._pool._dispatch()
 
     def eof_received(self) -> bool:
         return False  # close our end too; connection_lost follows
@@ -223,11 +227,15 @@ class ProcessPool(Generic[T]):
         pending = self._pending
         if not pending or self._closing:
             return
-        ready = [w for w in self._workers if w.ready and not w.lost]
+        depth = self._depth()
+        # Refill a worker once half its queue is done, not after every answer:
+        # several jobs per write, and as many fewer wake-ups for the worker.
+        low = depth // 2
+        ready = [w for w in self._workers
+                 if w.ready and not w.lost and len(w.in_flight) <= low]
         if not ready:
             return
         frames: dict[_Worker[T], list[bytes]] = {}
-        depth = self._depth()
         while pending:
             worker = min(ready, key=_load)
             if len(worker.in_flight) >= depth:
@@ -263,7 +271,6 @@ class ProcessPool(Generic[T]):
                 log.error("worker %d answered job %d, expected %d",
                           worker.number, frame.job, task.id)
             self._finish(task, _outcome(frame))
-            self._schedule_dispatch()
         elif kind == Kind.READY:
             self._worker_ready(worker)
         elif kind == Kind.SETUP_FAILED:

@@ -33,7 +33,7 @@ class ParallelSettings:
     (dead-letter by default) instead of being retried again."""
     worker_prefetch: int = 2
     """Jobs kept sent ahead to each worker at least, so it never waits for the
-    next one; quick jobs are sent further ahead (about 5 ms of work each)."""
+    next one; quick jobs are sent further ahead (about 10 ms of work each)."""
     start_method: StartMethod = "spawn"
     """How worker processes start. ``fork`` is refused: a forked copy of a
     process running Kafka clients and an event loop is not safe."""

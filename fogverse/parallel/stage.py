@@ -280,13 +280,60 @@ class ParallelRunnable(Runnable):
 
     def _job_done(self, job: _Job, outcome: Outcome) -> None:
         released = self._reorder.complete(job.ticket, (job, outcome))
-        if released:
+        if not released:
+            return
+        if self._emit_lock is None:
+            # Nothing can suspend while sending: send on now, without waking a task.
+            for ready_job, ready_outcome in released:
+                self._emit_now(ready_job, ready_outcome)
+        else:
             self._ready.extend(released)
             self._ready_event.set()
 
     # -- emission -----------------------------------------------------------------------
 
+    def _emit_now(self, job: _Job, outcome: Outcome) -> None:
+        """Send one answer on as its own input's output (no hook, no custom send())."""
+        saved = self._enter(job)
+        try:
+            if self._fatal is not None:
+                self._hold_back()
+            elif isinstance(outcome, Done):
+                payload = self._take_done(outcome)
+                if payload is not None and self._forwards:
+                    started = time.perf_counter()
+                    self._produce(payload)
+                    elapsed = time.perf_counter() - started
+                    self.stats.step_seconds["send"] += elapsed
+                    self._timings["send"] = elapsed
+                self._sent_on(job.ctx)
+            else:
+                self._failed_in_worker(job.ctx, outcome)
+        except Exception as exc:
+            self._send_failed(exc, job.ctx)
+        finally:
+            self._leave(job, saved)
+
+    async def _emit_job(self, job: _Job, outcome: Outcome) -> None:
+        """As :meth:`_emit_now`, through the send hooks and the user's send()."""
+        saved = self._enter(job)
+        try:
+            if self._fatal is not None:
+                self._hold_back()
+            elif isinstance(outcome, Done):
+                payload = self._take_done(outcome)
+                if payload is not None:
+                    await self._deliver(payload)
+                self._sent_on(job.ctx)
+            else:
+                self._failed_in_worker(job.ctx, outcome)
+        except Exception as exc:
+            self._send_failed(exc, job.ctx)
+        finally:
+            self._leave(job, saved)
+
     async def _emit_loop(self) -> None:
+        """Emission when sending can suspend: one message at a time, in order."""
         ready = self._ready
         try:
             while True:
@@ -321,49 +368,46 @@ class ParallelRunnable(Runnable):
         async with lock:
             yield
 
-    async def _emit_job(self, job: _Job, outcome: Outcome) -> None:
-        """Send one answer on as its own input's output, then free its place."""
-        saved_message, saved_delivery = self.message, self._unit_delivery_or_none()
-        ctx = job.ctx
-        self.message = ctx
+    def _enter(self, job: _Job) -> tuple[MessageContext | None, _Delivery | None]:
+        saved = self.message, getattr(self, "_unit_delivery", None)
+        self.message = job.ctx
         self._unit_delivery = job.delivery
-        try:
-            if self._fatal is not None:
-                # The stage is stopping on an error: send nothing more, and never
-                # commit this input, so a restart redoes it instead of losing it.
-                self._fail_unit()
-            else:
-                await self._emit_outcome(ctx, outcome)
-        except Exception as exc:
-            self._current_step = "send"
-            self._message_failed(exc, ctx)
-        finally:
-            self._finish(job)
-            # The main loop may be between receive() and admission: give its
-            # message back, so no two messages ever share self.message.
-            self.message = saved_message
-            if saved_delivery is not None:
-                self._unit_delivery = saved_delivery
+        return saved
 
-    async def _emit_outcome(self, ctx: MessageContext, outcome: Outcome) -> None:
-        if isinstance(outcome, Done):
-            self.stats.step_seconds["process"] += outcome.seconds
-            # decode and encode ran in the worker too; their time is in here.
-            self._timings["process"] = outcome.seconds
-            if outcome.payload is not None:
-                self._content_type = outcome.content_type
-                self._current_step = "send"
-                await self._deliver(outcome.payload)
-            self._sent_on(ctx)
-        elif isinstance(outcome, Failed):
+    def _leave(self, job: _Job, saved: tuple[MessageContext | None, _Delivery | None]) -> None:
+        self._finish(job)
+        # The main loop may be between receive() and admission: give its
+        # message back, so no two messages ever share self.message.
+        self.message, delivery = saved
+        if delivery is not None:
+            self._unit_delivery = delivery
+
+    def _hold_back(self) -> None:
+        # The stage is stopping on an error: send nothing more, and never commit
+        # this input, so a restart redoes it instead of losing it.
+        self._fail_unit()
+
+    def _take_done(self, outcome: Done) -> bytes | None:
+        self.stats.step_seconds["process"] += outcome.seconds
+        # decode and encode ran in the worker too; their time is in here.
+        self._timings["process"] = outcome.seconds
+        self._content_type = outcome.content_type
+        self._current_step = "send"
+        return outcome.payload
+
+    def _failed_in_worker(self, ctx: MessageContext, outcome: Failed | Crashed) -> None:
+        if isinstance(outcome, Failed):
             self.stats.step_seconds["process"] += outcome.seconds
             self._current_step = outcome.step
-            self._message_failed(
-                ProcessorError(outcome.step, outcome.error_type, outcome.message,
-                               outcome.traceback), ctx)
-        elif isinstance(outcome, Crashed):
+            self._message_failed(ProcessorError(outcome.step, outcome.error_type,
+                                                outcome.message, outcome.traceback), ctx)
+        else:
             self._current_step = "process"
             self._message_failed(WorkerCrashedError(outcome.reason, outcome.kills), ctx)
+
+    def _send_failed(self, exc: Exception, ctx: MessageContext) -> None:
+        self._current_step = "send"
+        self._message_failed(exc, ctx)
 
     def _sent_on(self, ctx: MessageContext) -> None:
         """A message's output left: a profiling row (sinks also record latency)."""
@@ -376,6 +420,3 @@ class ParallelRunnable(Runnable):
             self._tracker.settle(unit)
         assert self._slots is not None
         self._slots.release()
-
-    def _unit_delivery_or_none(self) -> _Delivery | None:
-        return getattr(self, "_unit_delivery", None)
