@@ -234,3 +234,45 @@ async def test_at_most_max_running_task_messages_are_held(
     assert max(held) <= 3
     assert max(held) == 3, "the bound was never reached; the test proves nothing"
     assert len(read(kafka_bootstrap, dst, count)) == count
+
+
+class Collect(ParallelConsumer):
+    """A sink whose send() suspends midway, as a real one writing to a database."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.got: list[tuple[bytes | None, bytes | None, Any]] = []
+        self.hooked = 0
+
+    async def _before_send(self, data: bytes) -> None:
+        await asyncio.sleep(0)
+        self.hooked += 1
+
+    async def send(self, data: bytes, topic: str | None = None, key: bytes | None = None,
+                   headers: Any = None, callback: Any = None) -> None:
+        message = self.message
+        assert message is not None
+        await asyncio.sleep(0.001)
+        assert self.message is message, "another message took over self.message"
+        self.got.append((message.key, message.header("n"), msgpack.unpackb(data)))
+
+
+async def test_a_sink_that_suspends_in_send_sees_each_messages_own_context(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    src = create_topic(admin, unique("sink-in"), 2)
+    count = 200
+    keys = [f"k{i % 4}".encode() for i in range(count)]
+    produce(kafka_bootstrap, src, (msgpack.packb(i) for i in range(count)), keys,
+            headers=[[*MSGPACK, ("n", str(i).encode())] for i in range(count)])
+    stage = Collect(processor=Jitter(), process_number=2, consumer_topic=src,
+                    consumer_servers=kafka_bootstrap, group_id=unique("sink"),
+                    max_messages=count, heartbeat=False)
+    await asyncio.wait_for(stage.run(), 90)
+
+    assert len(stage.got) == count and stage.hooked == count
+    per_key: dict[bytes | None, list[int]] = defaultdict(list)
+    for key, n, data in stage.got:
+        assert n == str(data).encode() and key == keys[data]
+        per_key[key].append(data)
+    assert all(seq == sorted(seq) for seq in per_key.values())

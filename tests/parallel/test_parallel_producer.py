@@ -59,3 +59,39 @@ async def test_none_from_process_sends_nothing(
                     consumer_servers=kafka_bootstrap, max_messages=20, heartbeat=False)
     await asyncio.wait_for(stage.run(), 90)
     assert [r.data for r in read(kafka_bootstrap, dst, 10)] == list(range(2, 21, 2))
+
+
+class SlowSource(ParallelProducer):
+    """An async receive() that sets the key after awaiting, with an async send hook."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.next = 0
+        self.sent = 0
+
+    async def receive(self) -> dict[str, int]:
+        message = self.message
+        await asyncio.sleep(0)
+        self.next += 1
+        assert message is not None and self.message is message
+        message.key = f"k{self.next % 3}".encode()
+        return {"n": self.next}
+
+    async def _after_send(self, data: bytes) -> None:
+        await asyncio.sleep(0)
+        self.sent += 1
+
+
+async def test_async_receive_and_hooks_keep_each_message_its_own_key(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    dst = create_topic(admin, unique("pprod-async"))
+    count = 150
+    stage = SlowSource(processor=Jitter(), process_number=2, producer_topic=dst,
+                       consumer_servers=kafka_bootstrap, max_messages=count, heartbeat=False)
+    await asyncio.wait_for(stage.run(), 90)
+
+    out = read(kafka_bootstrap, dst, count)
+    assert [r.data["n"] for r in out] == list(range(1, count + 1))  # type: ignore[index]
+    assert all(r.key == f"k{r.data['n'] % 3}".encode() for r in out)  # type: ignore[index]
+    assert stage.sent == count
