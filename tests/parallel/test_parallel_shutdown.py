@@ -30,7 +30,8 @@ def _start(*args: str) -> subprocess.Popen[str]:
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
-    return psutil.Process(pid).children(recursive=True)
+    children: list[psutil.Process] = psutil.Process(pid).children(recursive=True)
+    return children
 
 
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
