@@ -8,7 +8,7 @@ from typing import Literal
 
 from fogverse.errors import ConfigError
 
-__all__ = ["PARALLEL_FIELDS", "Executor", "ParallelSettings", "StartMethod"]
+__all__ = ["PARALLEL_FIELDS", "Executor", "ParallelSettings", "StartMethod", "usable_cpus"]
 
 Executor = Literal["process", "thread"]
 StartMethod = Literal["spawn", "forkserver"]
@@ -19,7 +19,7 @@ class ParallelSettings:
     """Workers, the bound on messages in flight, ordering and crash handling."""
 
     process_number: int = 0
-    """Workers to run; 0 means one per CPU."""
+    """Workers to run; 0 means one per CPU this process may use."""
     max_running_task: int = 0
     """Messages admitted and not yet sent on; when reached the stage stops
     fetching. 0 means sixteen per worker."""
@@ -47,7 +47,7 @@ class ParallelSettings:
 
     @property
     def workers(self) -> int:
-        return self.process_number or os.cpu_count() or 1
+        return self.process_number or usable_cpus()
 
     @property
     def in_flight_limit(self) -> int:
@@ -74,6 +74,13 @@ class ParallelSettings:
             raise ConfigError("job_timeout", self.job_timeout, "must be a positive number or None")
         if not isinstance(self.stop_timeout, int | float) or self.stop_timeout <= 0:
             raise ConfigError("stop_timeout", self.stop_timeout, "must be a positive number")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 PARALLEL_FIELDS: frozenset[str] = frozenset(f.name for f in fields(ParallelSettings))
