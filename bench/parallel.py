@@ -109,19 +109,28 @@ def cpu_scaling(servers: str, count: int, rounds: int) -> dict[str, Any]:
     source = fresh("bench-cpu-in")
     create_topics(servers, source, partitions=2)
     prefill(servers, source, count)
-    one, two = [], []
+    one: list[float] = []
+    two: list[float] = []
     for round_ in range(rounds):
-        one.append(parallel_run(servers, source, count, Burn(iterations), 1)[0])
-        two.append(parallel_run(servers, source, count, Burn(iterations), 2)[0])
+        # Alternate which goes first, so a slow spell on this shared machine
+        # does not always land on the same side.
+        order = (1, 2) if round_ % 2 == 0 else (2, 1)
+        for workers in order:
+            rate = parallel_run(servers, source, count, Burn(iterations), workers)[0]
+            (one if workers == 1 else two).append(rate)
         print(f"cpu round {round_ + 1}: 1 worker {one[-1]:,.0f} msg/s, "
               f"2 workers {two[-1]:,.0f} msg/s ({two[-1] / one[-1]:.2f}x)", flush=True)
+    # Best of several: other load only ever slows a run down, so the best run of
+    # each is the closest to what the machine can do.
     best_one, best_two = max(one), max(two)
     print(f"cpu: {CPU_MS} ms of pure Python per message ({iterations} iterations); "
           f"best 1 worker {best_one:,.0f} msg/s, 2 workers {best_two:,.0f} msg/s, "
           f"speedup {best_two / best_one:.2f}x (target >= 1.7x on {os.cpu_count()} cores)")
     return {"cpu_ms_per_message": CPU_MS, "cpu_msgs_per_s_1_worker": round(best_one),
             "cpu_msgs_per_s_2_workers": round(best_two),
-            "cpu_speedup": round(best_two / best_one, 3), "cpu_target_speedup": 1.7}
+            "cpu_speedup": round(best_two / best_one, 3), "cpu_target_speedup": 1.7,
+            "cpu_speedup_per_round": [round(b / a, 2) for a, b in zip(one, two, strict=True)],
+            "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def bytes_per_message(servers: str, count: int) -> dict[str, Any]:
@@ -166,16 +175,16 @@ def trivial_cost(servers: str, count: int, rounds: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cpu-messages", type=int, default=2000)
+    parser.add_argument("--cpu-messages", type=int, default=1500)
     parser.add_argument("--size-messages", type=int, default=2000)
     parser.add_argument("--trivial-messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     with broker() as servers:
         result: dict[str, Any] = {"bench": "parallel", "cores": os.cpu_count()}
         result.update(cpu_scaling(servers, args.cpu_messages, args.rounds))
         result.update(bytes_per_message(servers, args.size_messages))
-        result.update(trivial_cost(servers, args.trivial_messages, args.rounds))
+        result.update(trivial_cost(servers, args.trivial_messages, max(2, args.rounds // 2)))
     emit(result)
 
 
