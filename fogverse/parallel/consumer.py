@@ -25,6 +25,8 @@ class ParallelConsumer(ParallelRunnable, Consumer):
     that is reached the stage stops fetching until one leaves.
     """
 
+    _last_commit_at: float = 0.0
+
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
         if self.stats.first_input_at is None:
             self.stats.first_input_at = time.monotonic()
@@ -59,7 +61,7 @@ class ParallelConsumer(ParallelRunnable, Consumer):
         # Admission can wait for long stretches of slow work; commits must not.
         super()._while_full()
         now = time.monotonic()
-        if now - getattr(self, "_last_commit_at", 0.0) >= self.config.commit_interval:
+        if now - self._last_commit_at >= self.config.commit_interval:
             self._commit()
             self._last_commit_at = now
 
