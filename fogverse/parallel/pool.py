@@ -14,26 +14,24 @@ import asyncio
 import itertools
 import logging
 import math
-import multiprocessing
-import signal
 import socket
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Generic, TypeVar
 
 import msgpack
 
+from fogverse.parallel.children import context, describe_exit, kill_all, wait_exit
 from fogverse.parallel.errors import PoolBrokenError, ProcessorSetupError
 from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
 from fogverse.parallel.wire import Frame, FrameBuffer, Kind, encode_frame
 from fogverse.parallel.worker import worker_main
 
-__all__ = ["PoolStats", "ProcessPool", "describe_exit"]
+__all__ = ["PoolStats", "ProcessPool"]
 
 T = TypeVar("T")
 
@@ -47,7 +45,6 @@ late on a busy machine. Quick jobs are sent many at a time (fewer writes and
 wake-ups); jobs slower than this go two at a time, so a slow one holds few
 others behind it."""
 MAX_DEPTH = 256
-_EXIT_POLL_S = 0.01
 _REAP_TIMEOUT_S = 2.0
 _SENTINEL_GRACE_S = 1.0
 
@@ -141,7 +138,7 @@ class ProcessPool(Generic[T]):
         self._on_fatal = on_fatal
         self._max_kills = max_kills
         self._prefetch = prefetch
-        self._ctx = _context(start_method)
+        self._ctx = context(start_method)
         self._name = name
         self._workers: list[_Worker[T]] = []
         self._pending: deque[_Task[T]] = deque()
@@ -158,7 +155,7 @@ class ProcessPool(Generic[T]):
         self._processes: set[BaseProcess] = set()
         # Kill workers of a pool that was never closed, before the interpreter's
         # exit joins (and so waits for) its non-daemon children.
-        self._finalizer = weakref.finalize(self, _kill_all, self._processes)
+        self._finalizer = weakref.finalize(self, kill_all, self._processes)
         self.stats = PoolStats()
         self.broken = False
 
@@ -399,31 +396,23 @@ class ProcessPool(Generic[T]):
                     worker.process.kill()
 
     async def _reap(self, process: BaseProcess) -> str:
-        if not await _wait_exit(process, _REAP_TIMEOUT_S):
+        if not await wait_exit(process, _REAP_TIMEOUT_S):
             process.kill()
-            await _wait_exit(process, _REAP_TIMEOUT_S)
+            await wait_exit(process, _REAP_TIMEOUT_S)
         return describe_exit(process.exitcode)
 
     async def _stop(self, worker: _Worker[T], timeout: float) -> None:
         process = worker.process
-        if not await _wait_exit(process, timeout):
+        if not await wait_exit(process, timeout):
             # Workers ignore SIGTERM (see worker_main), so go straight to SIGKILL.
             log.warning("%s worker %d did not stop in %.0fs; killing it", self._name,
                         worker.number, timeout)
             process.kill()
-            await _wait_exit(process, _REAP_TIMEOUT_S)
+            await wait_exit(process, _REAP_TIMEOUT_S)
         self._loop.remove_reader(process.sentinel)
         if worker.transport is not None:
             worker.transport.close()
         self._processes.discard(process)
-
-
-def _context(method: str) -> SpawnContext | ForkServerContext:
-    # Never "fork": a forked copy of a process running Kafka clients' threads
-    # and an event loop is not safe.
-    if method == "forkserver":
-        return multiprocessing.get_context("forkserver")
-    return multiprocessing.get_context("spawn")
 
 
 def _load(worker: _Worker[T]) -> int:
@@ -437,34 +426,3 @@ def _outcome(frame: Frame) -> Done | Failed:
         return Done(None, "", frame.seconds)
     error_type, message, trace = msgpack.unpackb(frame.data)
     return Failed(frame.meta, error_type, message, trace, frame.seconds)
-
-
-async def _wait_exit(process: BaseProcess, timeout: float) -> bool:
-    # Deaths are rare, so a short poll is simpler than watching the sentinel.
-    deadline = time.monotonic() + timeout
-    while process.exitcode is None:
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(_EXIT_POLL_S)
-    return True
-
-
-def describe_exit(code: int | None) -> str:
-    """A worker's exit status in words, for logs and dead-letter headers."""
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = str(-code)
-        if -code == signal.SIGKILL:
-            return f"killed by signal {name}: killed from outside, or out of memory"
-        return f"killed by signal {name}"
-    return f"exited with code {code}"
-
-
-def _kill_all(processes: set[BaseProcess]) -> None:
-    for process in list(processes):
-        if process.exitcode is None:
-            process.kill()
