@@ -175,10 +175,10 @@ def trivial_cost(servers: str, count: int, rounds: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cpu-messages", type=int, default=1500)
+    parser.add_argument("--cpu-messages", type=int, default=1200)
     parser.add_argument("--size-messages", type=int, default=2000)
     parser.add_argument("--trivial-messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     with broker() as servers:
         result: dict[str, Any] = {"bench": "parallel", "cores": os.cpu_count()}
