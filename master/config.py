@@ -27,10 +27,15 @@ Stage side: a heartbeat every **1 s** (``StageConfig.heartbeat_interval``).
     heartbeat, enough for the group to hand it partitions. ``start_timeout = 30``
     s for a started instance to heartbeat before it is stopped as failed;
     ``startup_grace = 3`` s after the master starts to hear from running instances.
+    ``partitions_ahead = true``: a planned stage's source topic gets
+    ``max_instance`` partitions while it is idle, so a scale-out under load is
+    only a member joining and the newcomer's partitions already hold data (a
+    partition added then stays empty until producers refresh metadata, 5 s by
+    default). ``false`` adds one partition per scale-out instead.
 
 Put together: load step -> first beat showing it (<= 1 s) -> one second of
-spike -> deploy (child start ~1-2 s) -> first message in the new instance,
-typically 4-6 s (bench/autoscale.py measures it). FogVerse's README defaults
+spike -> deploy (child start ~1-2 s) -> the new member's first message about a
+second after it joins: typically 4-5 s (bench/autoscale.py measures it). FogVerse's README defaults
 (30 s delays, 60 s ratio refresh) need over a minute.
 
 Safety: only services declared under ``services`` are ever deployed; a request's
@@ -89,6 +94,7 @@ class AutoDeployerConfig(TypedDict, total=False):
     after_heartbeat_delay: float
     start_timeout: float
     startup_grace: float
+    partitions_ahead: bool
 
 
 class StatisticWorkerConfig(TypedDict, total=False):

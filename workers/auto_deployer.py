@@ -73,6 +73,13 @@ class DeployerSettings:
     """An instance that has not heartbeated this long after its deploy is stopped."""
     startup_grace: float = 3.0
     """After the master starts, time to hear from instances already running."""
+    partitions_ahead: bool = True
+    """Give a planned stage's source topic ``max_instance`` partitions while it is
+    still idle, instead of one more at each scale-out. A scale-out under load is
+    then only a member joining: the new member's partitions already hold data,
+    whereas a partition added at that moment stays empty until producers refresh
+    their metadata (5 s by default), and growing a topic under a backlogged
+    KIP-848 member pauses it for up to a second. Off: the fewest partitions."""
 
     def __post_init__(self) -> None:
         if min(self.deploy_delay, self.after_heartbeat_delay, self.startup_grace) < 0:
@@ -222,6 +229,8 @@ class _Stage:
     plan: StagePlan
     deployed: list[Deployed] = field(default_factory=list)
     last_action_at: float | None = None
+    provisioned: bool = False
+    provision_after: float = float("-inf")
     task: asyncio.Task[None] | None = None
     last: Decision | None = None
 
@@ -269,6 +278,7 @@ class AutoDeployer(BaseWorker):
                      plan.min_instance, plan.max_instance)
         elif current.plan != plan:
             current.plan = plan
+            current.provisioned = False
             log.info("limits of %s are now %d..%d", stage_name(plan.stage),
                      plan.min_instance, plan.max_instance)
 
@@ -287,6 +297,9 @@ class AutoDeployer(BaseWorker):
             self._learning_until = now + self.settings.startup_grace
         for st in self._stages.values():
             self._track_instances(st, now)
+            if self._should_provision(st, now):
+                st.task = asyncio.create_task(self._provision(st, now),
+                                              name=f"partitions-{stage_name(st.plan.stage)}")
             decision = decide(self.inputs(st, now), self.settings)
             self._record(st, decision)
             if decision.action is not Action.HOLD:
@@ -372,6 +385,30 @@ class AutoDeployer(BaseWorker):
         })
         if d.action is not Action.HOLD:
             self.actions[d.action.value] = self.actions.get(d.action.value, 0) + 1
+
+    # -- partitions ahead of need -------------------------------------------------------
+
+    def _should_provision(self, st: _Stage, now: float) -> bool:
+        return (self.settings.partitions_ahead and not st.provisioned
+                and self._admin is not None and st.plan.stage[0] is not None
+                and now >= st.provision_after and (st.task is None or st.task.done()))
+
+    async def _provision(self, st: _Stage, now: float) -> None:
+        assert self._admin is not None and st.plan.stage[0] is not None
+        source, want = st.plan.stage[0], st.plan.max_instance
+        try:
+            count = await self._admin.partition_count(source)
+            if count is None:
+                st.provision_after = now + 5.0  # the stage creates its topic on start
+                return
+            if count < want:
+                now_count = await self._admin.ensure_partitions(source, want)
+                log.info("%s: partitions of %s %d -> %d ahead of need (max_instance %d)",
+                         stage_name(st.plan.stage), source, count, now_count, want)
+            st.provisioned = True
+        except Exception as exc:
+            log.warning("%s: could not add partitions ahead: %r", stage_name(st.plan.stage), exc)
+            st.provision_after = now + 5.0
 
     # -- actions --------------------------------------------------------------------------
 

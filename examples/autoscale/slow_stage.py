@@ -11,6 +11,7 @@ FOGVERSE_BOOTSTRAP), so every instance is the same command:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import Any
@@ -40,6 +41,9 @@ class SlowStage(Consumer):
 
 
 def main() -> None:
+    # Each instance's output goes to its own log file (LOCAL provider): say when.
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     seconds = float(os.environ.get("SLOW_SECONDS", "0.01"))
     # Small batches: a batch blocks the loop for batch_size * seconds, and a
     # rebalance or SIGTERM is served between batches.

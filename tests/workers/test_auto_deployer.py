@@ -76,7 +76,7 @@ def make(
     registry = InstanceRegistry() if registry is None else registry
     admin, clock = Partitions(), Clock()
     options = {"deploy_delay": 2.0, "after_heartbeat_delay": 1.0, "startup_grace": 1.0,
-               **settings}
+               "partitions_ahead": False, **settings}
     deployer = AutoDeployer(scripts, registry, DeployerSettings(**options), statistic=stat,
                             input_output=io, admin=admin, clock=clock)
     deployer.set_plan(plan or StagePlan(STAGE, "svc", "REC", min_instance=1, max_instance=3))
@@ -252,3 +252,20 @@ async def test_set_plan_updates_limits() -> None:
     plan = deployer.plan(STAGE)
     assert plan is not None and plan.max_instance == 5
     assert deployer.status()["stages"]["in->out"]["max_instance"] == 5
+
+
+async def test_partitions_are_added_ahead_while_idle_once_the_topic_exists() -> None:
+    rec = Recorder()
+    deployer, registry, admin, clock = make(rec, partitions_ahead=True)
+    del admin.counts["in"]  # the stage has not created its topic yet
+    await step(deployer, clock, 0.0)
+    assert "in" not in admin.counts
+    admin.counts["in"] = 1
+    await step(deployer, clock, 2.0)   # too soon to retry
+    assert admin.counts["in"] == 1
+    await step(deployer, clock, 5.0)
+    assert admin.counts["in"] == 3     # max_instance, before any scale-out
+    registry.on_heartbeat(beat("external"), 5.0)
+    deployer.set_plan(StagePlan(STAGE, "svc", "REC", min_instance=1, max_instance=4))
+    await step(deployer, clock, 6.0)
+    assert admin.counts["in"] == 4     # a raised limit is provisioned too
