@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -105,8 +106,10 @@ class RawClient:
 def signal_child(proc: asyncio.subprocess.Process, sig: int) -> None:
     # Not proc.send_signal: Popen polls (and may reap) the child first, racing
     # asyncio's own waiter, which then reports a bogus exit code.
+    # The child watcher may have reaped it a moment before returncode is set.
     if proc.returncode is None:
-        os.kill(proc.pid, sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
 
 
 async def start_holder(
