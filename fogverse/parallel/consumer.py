@@ -28,12 +28,7 @@ class ParallelConsumer(ParallelRunnable, Consumer):
     _last_commit_at: float = 0.0
 
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
-        if self.stats.first_input_at is None:
-            self.stats.first_input_at = time.monotonic()
-        if remaining is not None:
-            # Inputs past the limit stay uncommitted and are read again next run.
-            batch = batch[:remaining]
-            remaining -= len(batch)
+        batch, remaining = self._within_limit(batch, remaining)
         for msg in batch:
             err = msg.error()
             if err is not None:

@@ -13,9 +13,6 @@ from fogverse.runtime.producer import Producer
 
 __all__ = ["ParallelProducer"]
 
-_YIELD_EVERY = 64
-"""Give the event loop (emission, heartbeats, signals) a turn at least this often."""
-
 
 class ParallelProducer(ParallelRunnable, Producer):
     """A source: receive() in the stage, the Processor's process() in the workers.
@@ -42,11 +39,7 @@ class ParallelProducer(ParallelRunnable, Producer):
                 await asyncio.sleep(0.005)
                 continue
             count += 1
-            if remaining is not None and count >= remaining:
-                self.stop()
-            if count % _YIELD_EVERY == 0:
-                self._poll_deliveries()
-                await asyncio.sleep(0)
+            await self._after_source_message(count, remaining)
         self._poll_deliveries()
 
     def _admit_data(self, data: Any, ctx: MessageContext) -> None:

@@ -104,13 +104,20 @@ class Consumer(Runnable):
                 last_commit = now
         await next_batch
 
-    async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+    def _within_limit(
+        self, batch: list[Message], remaining: int | None
+    ) -> tuple[list[Message], int | None]:
+        """The part of ``batch`` that fits under ``max_messages``, and what is left after."""
         if self.stats.first_input_at is None:
             self.stats.first_input_at = time.monotonic()
-        if remaining is not None:
-            # Inputs past the limit stay uncommitted and are read again next run.
-            batch = batch[:remaining]
-            remaining -= len(batch)
+        if remaining is None:
+            return batch, None
+        # Inputs past the limit stay uncommitted and are read again next run.
+        batch = batch[:remaining]
+        return batch, remaining - len(batch)
+
+    async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+        batch, remaining = self._within_limit(batch, remaining)
         unit = WorkUnit()
         self._unit_delivery = _Delivery(self, unit)
         if self._fast:

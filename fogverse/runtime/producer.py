@@ -57,12 +57,16 @@ class Producer(Runnable):
             except Exception as exc:
                 self._message_failed(exc, ctx)
             count += 1
-            if remaining is not None and count >= remaining:
-                self.stop()
-            if count % _YIELD_EVERY == 0:
-                self._poll_deliveries()
-                await asyncio.sleep(0)
+            await self._after_source_message(count, remaining)
         self._poll_deliveries()
+
+    async def _after_source_message(self, count: int, remaining: int | None) -> None:
+        """Stop at the burst limit; give the loop and delivery reports a turn now and then."""
+        if remaining is not None and count >= remaining:
+            self.stop()
+        if count % _YIELD_EVERY == 0:
+            self._poll_deliveries()
+            await asyncio.sleep(0)
 
     async def _receive(self, is_async: bool) -> Any:
         self._current_step = "receive"
