@@ -135,3 +135,26 @@ def test_an_unreachable_broker_never_blocks_or_raises() -> None:
     results = [observer.heartbeat(1, 1, 1.0) for _ in range(20)]
     assert results.count(False) == observer.dropped >= 15
     observer.close(timeout=0.5)  # returns although nothing can be delivered
+
+
+async def test_a_runtime_stage_heartbeats_and_sends_its_request_by_itself(
+    kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    from fogverse import Consumer
+
+    control, source, target = unique("control"), unique("in"), unique("out")
+
+    class Stage(Consumer):
+        deploy_config = {"provider": "LOCAL", "service_name": "svc", "max_instance": 3}
+
+    stage = Stage(consumer_topic=source, producer_topic=target, consumer_servers=kafka_bootstrap,
+                  control_topic=control, group_id=unique("g"), idle_timeout=2.5,
+                  heartbeat_interval=0.5)
+    await stage.run()
+    seen = await asyncio.to_thread(
+        read_control, kafka_bootstrap, control, lambda s: bool(bodies(s, InstanceStopping)))
+    [request] = bodies(seen, AutoScaleRequest)
+    assert (request.source_topic, request.target_topic, request.max_instance) == (
+        source, target, 3)
+    beats = bodies(seen, Heartbeat)
+    assert len(beats) >= 2 and all(b.service_name == "Stage" for b in beats)

@@ -1,0 +1,66 @@
+"""The instance registry: liveness from heartbeats alone, stages counted once."""
+
+from __future__ import annotations
+
+import pytest
+from worker_helpers import beat
+
+from fogverse.control import InstanceStopping
+from workers.registry import InstanceRegistry, stage_name
+
+
+def test_instances_of_one_stage_are_one_stage_with_summed_rates() -> None:
+    registry = InstanceRegistry()
+    for i in range(3):
+        registry.on_heartbeat(beat(f"w{i}", consumed=20, produced=10, processing=0.5), 0.0)
+    assert registry.stages() == [("in", "out")]
+    rates = registry.stage_rates(("in", "out"))
+    assert (rates.live, rates.consumed, rates.produced, rates.busy) == (3, 60.0, 30.0, 1.5)
+
+
+def test_rates_use_the_interval_each_beat_covers() -> None:
+    registry = InstanceRegistry()
+    registry.on_heartbeat(beat("w", consumed=10, produced=10, interval=2.0), 0.0)
+    assert registry.stage_rates(("in", "out")).consumed == 5.0
+
+
+@pytest.mark.parametrize(("silence", "alive"), [(2.9, True), (3.1, False)])
+def test_an_instance_expires_after_three_missed_beats(silence: float, alive: bool) -> None:
+    registry = InstanceRegistry(expiry_beats=3)
+    registry.on_heartbeat(beat("w"), 10.0)
+    gone = registry.expire(10.0 + silence)
+    assert (registry.live_count(("in", "out")) == 1) is alive
+    assert [r.instance_id for r in gone] == ([] if alive else ["w"])
+
+
+def test_goodbye_and_retire() -> None:
+    registry = InstanceRegistry()
+    registry.on_heartbeat(beat("a"), 0.0)
+    registry.on_heartbeat(beat("b"), 0.0)
+    assert registry.on_stopping(InstanceStopping("a")) is not None
+    registry.retire("b", 1.0)
+    assert registry.live_count(("in", "out")) == 0
+    assert registry.on_heartbeat(beat("b"), 2.0) is None  # draining, not capacity
+    registry.expire(1000.0)
+    assert registry.on_heartbeat(beat("b"), 1000.0) is not None  # forgotten after a while
+
+
+def test_first_heartbeat_is_new_and_topics_get_rates() -> None:
+    registry = InstanceRegistry()
+    seen = registry.on_heartbeat(beat("src", source=None, target="in", produced=50), 0.0)
+    assert seen is not None and seen[1] is True
+    again = registry.on_heartbeat(beat("src", source=None, target="in", produced=50), 1.0)
+    assert again is not None and again[1] is False
+    registry.on_heartbeat(beat("w", consumed=40, produced=40), 1.0)
+    rates = registry.topic_rates()
+    assert rates["in"].arrival == 50.0 and rates["in"].consumed_from == 40.0
+    assert rates["out"].produced_into == 40.0 and rates["out"].consumed_from == 0.0
+    assert registry.last_appeared(("in", "out")) == 1.0
+
+
+def test_fogverse_heartbeats_naming_only_the_target_join_the_declared_stage() -> None:
+    registry = InstanceRegistry()
+    registry.declare_stage(("in", "out"))
+    registry.on_heartbeat(beat("fv", source=None, target="out", produced=5), 0.0)
+    assert registry.live_count(("in", "out")) == 1
+    assert stage_name((None, "out")) == "-->out"
