@@ -53,7 +53,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-from fogverse.constants import DEFAULT_CONTROL_TOPIC, DEFAULT_LOCK_PORT, ENV_BOOTSTRAP
+from fogverse.constants import (
+    DEFAULT_CONTROL_TOPIC,
+    DEFAULT_LOCK_PORT,
+    ENV_BOOTSTRAP,
+    MASTER_STATE_TOPIC,
+)
 from fogverse.errors import ConfigError
 from fogverse.observer import ENV_CONTROL_KEY
 from workers.auto_deployer import DeployerSettings
@@ -156,6 +161,7 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     control_key: str
     log_dir: str
     kafka_extra: dict[str, Any]
+    state_topic: str
 
 
 @dataclass(frozen=True)
@@ -197,6 +203,8 @@ class MasterSettings:
     control_key: bytes | None = None
     log_dir: str | None = None
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
+    state_topic: str = MASTER_STATE_TOPIC
+    """Compacted topic keeping learned plans across restarts; empty turns it off."""
 
 
 _TOP_KEYS = frozenset(MasterAutoScalerConfig.__annotations__)
@@ -237,6 +245,7 @@ def master_settings(
         control_key=key.encode() if isinstance(key, str) else key,
         log_dir=conf.get("log_dir"),
         kafka_extra=dict(conf.get("kafka_extra") or {}),
+        state_topic=str(conf.get("state_topic", MASTER_STATE_TOPIC)),
     )
 
 

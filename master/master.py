@@ -39,7 +39,8 @@ from fogverse.observer import ENV_CONTROL_KEY
 from master.config import MasterSettings, Worker
 from master.http import StatusServer
 from master.plans import RequestRefused, plan_for_request, plan_for_service
-from workers.auto_deployer import AutoDeployer
+from master.state import PlanStore
+from workers.auto_deployer import AutoDeployer, StagePlan
 from workers.base import BaseWorker
 from workers.input_output import InputOutputWorker
 from workers.registry import InstanceRegistry, stage_name
@@ -87,6 +88,7 @@ class Master:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: KafkaConsumer | None = None
+        self._store: PlanStore | None = None
         self._reader_pool: ThreadPoolExecutor | None = None
         self._started_at = time.monotonic()
         self._closed = False
@@ -173,6 +175,8 @@ class Master:
         self._started_at = time.monotonic()
         self.admin = KafkaAdmin(settings.consumer_servers, _security_only(settings.kafka_extra))
         await self.admin.ensure_topic(settings.consumer_topic, 1)
+        if self.deployer is not None and settings.state_topic:
+            await self._restore_plans()
         self._consumer = KafkaConsumer(self._consumer_conf())
         self._consumer.subscribe([settings.consumer_topic])
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="master-control")
@@ -189,6 +193,30 @@ class Master:
                  settings.consumer_servers, ", ".join(sorted(settings.workers)),
                  f"; status on http://{settings.http_host}:{self.http.port}/status"
                  if self.http else "")
+
+    async def _restore_plans(self) -> None:
+        assert self.admin is not None
+        settings = self.settings
+        self._store = PlanStore(settings.consumer_servers, settings.consumer_group_id,
+                                settings.state_topic, _security_only(settings.kafka_extra))
+        for stored in await self._store.load(self.admin):
+            # The config may have changed since: the stored plan is a request
+            # like any other and meets the same checks.
+            try:
+                plan = plan_for_request(_as_request(stored), settings.services)
+            except RequestRefused as exc:
+                log.warning("not restoring the plan for %s: %s", stage_name(stored.stage), exc)
+                continue
+            log.info("restored the plan for %s from %s", stage_name(plan.stage),
+                     settings.state_topic)
+            self._adopt(plan)
+
+    def _adopt(self, plan: StagePlan) -> bool:
+        assert self.deployer is not None
+        changed = self.deployer.set_plan(plan)
+        if self.input_output is not None:
+            self.input_output.watch(plan.stage, plan.group_id)
+        return changed
 
     def _consumer_conf(self) -> dict[str, Any]:
         return {
@@ -295,9 +323,8 @@ class Master:
             if count & (count - 1) == 0:
                 log.warning("refused auto-scale request #%d: %s", count, exc)
             return
-        self.deployer.set_plan(plan)
-        if self.input_output is not None:
-            self.input_output.watch(plan.stage, plan.group_id)
+        if self._adopt(plan) and self._store is not None:
+            self._store.save(plan)
         for worker in self._workers:
             worker.on_auto_scale_request(request, now)
 
@@ -335,6 +362,8 @@ class Master:
                 self._reader_pool, self._consumer.close)
         if self._reader_pool is not None:
             self._reader_pool.shutdown(wait=True)
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
         if self.admin is not None:
             self.admin.close()
         log.info("master stopped")
@@ -409,6 +438,15 @@ class _LazyAdmin:
         if admin is None:
             raise RuntimeError("master not started")
         return await admin.ensure_partitions(topic, count)
+
+
+def _as_request(plan: StagePlan) -> AutoScaleRequest:
+    return AutoScaleRequest(
+        source_topic=plan.stage[0] or "", target_topic=plan.stage[1],
+        service_name=plan.service_name, provider=plan.provider,
+        max_instance=plan.max_instance, min_instance=plan.min_instance,
+        extra_configs=dict(plan.extra_configs), group_id=plan.group_id,
+    )
 
 
 def _overrides(worker: BaseWorker, hook: str) -> bool:

@@ -267,8 +267,11 @@ class AutoDeployer(BaseWorker):
 
     # -- plans ------------------------------------------------------------------------
 
-    def set_plan(self, plan: StagePlan) -> None:
-        """Manage ``plan.stage`` with these limits (replacing earlier ones)."""
+    def set_plan(self, plan: StagePlan) -> bool:
+        """Manage ``plan.stage`` with these limits (replacing earlier ones).
+
+        Returns whether anything changed (a repeated request changes nothing).
+        """
         current = self._stages.get(plan.stage)
         if current is None:
             self._stages[plan.stage] = _Stage(plan)
@@ -276,11 +279,14 @@ class AutoDeployer(BaseWorker):
             log.info("managing %s with service %r (%s), %d..%d instance(s)",
                      stage_name(plan.stage), plan.service_name, plan.provider,
                      plan.min_instance, plan.max_instance)
-        elif current.plan != plan:
+            return True
+        if current.plan != plan:
             current.plan = plan
             current.provisioned = False
             log.info("limits of %s are now %d..%d", stage_name(plan.stage),
                      plan.min_instance, plan.max_instance)
+            return True
+        return False
 
     def stages(self) -> list[StageKey]:
         """Every stage with a plan."""

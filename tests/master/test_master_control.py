@@ -167,3 +167,37 @@ def _alive(pid: int) -> Any:
     # A zombie still answers kill(0); it is gone for all purposes once reaped.
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split()[2] != "Z"
+
+
+async def test_a_restarted_master_remembers_the_plans_it_learned(
+    kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    control, group, state = unique("control"), unique("master"), unique("state")
+    scripts = DeployScripts()
+    scripts.set_deploy_functions("REC", lambda logger, config: None)
+    conf: dict[str, Any] = {
+        "consumer_topic": control, "consumer_servers": kafka_bootstrap,
+        "consumer_group_id": group, "http_port": None, "state_topic": state,
+        "included_worker": ["AUTO_DEPLOYER"],
+        "services": {"svc": {"provider": "REC", "max_instance": 4, "min_instance": 0}},
+    }
+    first = AutoScaleComponent().master_auto_scaler(conf, scripts)
+    await first.start()
+    try:
+        await asyncio.sleep(1)
+        send_raw(kafka_bootstrap, control,
+                 [encode_control(AutoScaleRequest("a", "b", "svc", "REC", 3), "inst")])
+        await wait_for("the plan", lambda: first.deployer is not None
+                       and first.deployer.plan(("a", "b")) is not None)
+    finally:
+        await first.close()
+    # Tighter limits in the new config apply to what was remembered.
+    conf["services"]["svc"]["max_instance"] = 2
+    second = AutoScaleComponent().master_auto_scaler(conf, scripts)
+    await second.start()
+    try:
+        assert second.deployer is not None
+        plan = second.deployer.plan(("a", "b"))
+        assert plan is not None and plan.max_instance == 2
+    finally:
+        await second.close()
