@@ -38,6 +38,9 @@ spike -> deploy (child start ~1-2 s) -> the new member's first message about a
 second after it joins: typically 4-5 s (bench/autoscale.py measures it). FogVerse's README defaults
 (30 s delays, 60 s ratio refresh) need over a minute.
 
+State: plans learned from requests are kept in the compacted ``state_topic``
+(``fogverse-master-state``), so a restarted master manages the same stages at once.
+
 Safety: only services declared under ``services`` are ever deployed; a request's
 ``max_instance`` is capped by the service's, and its ``extra_configs`` cannot
 override the declared ones (nor ``env``/``args`` at all).

@@ -36,7 +36,7 @@ from fogverse.control import (
     decode_control,
 )
 from fogverse.observer import ENV_CONTROL_KEY
-from master.config import MasterSettings, Worker
+from master.config import MasterSettings, Worker, master_settings
 from master.http import StatusServer
 from master.plans import RequestRefused, plan_for_request, plan_for_service
 from master.state import PlanStore
@@ -67,10 +67,23 @@ class Master:
 
     def __init__(
         self,
-        settings: MasterSettings,
+        settings: MasterSettings | None = None,
         deploy_scripts: DeployScripts | None = None,
         observers: Sequence[BaseWorker] = (),
+        *,
+        consumer_topic: str | None = None,
+        consumer_servers: str | None = None,
+        consumer_group_id: str | None = None,
+        possible_data_types: object = None,
     ) -> None:
+        if settings is None:
+            # FogVerse's hand-built Master: only the observers it is given.
+            conf: dict[str, Any] = {
+                "consumer_topic": consumer_topic, "consumer_servers": consumer_servers,
+                "consumer_group_id": consumer_group_id, "included_worker": [],
+            }
+            settings = master_settings({k: v for k, v in conf.items() if v is not None})
+        del possible_data_types  # FogVerse's decoder list: ours decodes every kind
         self.settings = settings
         self.deploy_scripts = deploy_scripts or DeployScripts()
         self.registry = InstanceRegistry(settings.instance_expiry_beats)

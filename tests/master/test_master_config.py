@@ -137,3 +137,18 @@ def test_request_extra_configs_cannot_override_or_inject() -> None:
         extra_configs={"zone": "z", "env": {"PATH": "/evil"}, "args": ["--x"], "tier": 1},
     ), SERVICES)
     assert dict(plan.extra_configs) == {"zone": "a", "tier": 1}
+
+
+def test_fogverse_hand_built_master_has_only_its_observers() -> None:
+    from master import Master
+    from workers.base import BaseWorker
+
+    class Counting(BaseWorker):
+        name = "counting"
+
+    mine = Counting()
+    master = Master(consumer_topic="ctl", consumer_servers="h:9092", consumer_group_id="g",
+                    observers=[mine], possible_data_types=[])
+    assert master.settings.workers == frozenset()
+    assert master.deployer is None and master.statistic is None
+    assert master._workers == [mine]
