@@ -77,6 +77,9 @@ class StageConfig:
     heartbeat_interval: float = 1.0
     control_topic: str = DEFAULT_CONTROL_TOPIC
     heartbeat: bool = True
+    deploy_config: Mapping[str, Any] | None = None
+    """FogVerse's DeployConfig (provider, service_name, max_instance,
+    extra_configs): when set, the stage asks the master to scale it."""
     profiling_csv: str | None = None
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     consumer_extra: Mapping[str, Any] = field(default_factory=dict)

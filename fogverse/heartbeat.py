@@ -191,7 +191,8 @@ def reporter_for_stage(
 ) -> HeartbeatReporter:
     """A reporter wired to a runtime stage's settings and counters.
 
-    ``deploy_config`` defaults to ``stage.deploy_config`` when the stage has one.
+    ``deploy_config`` defaults to the stage's ``deploy_config`` setting, or a
+    ``deploy_config`` attribute (FogVerse style).
     """
     config = stage.config
     source = config.consumer_topic[0] if config.consumer_topic else None
@@ -208,7 +209,7 @@ def reporter_for_stage(
     )
     stats = stage.stats
     if deploy_config is None:
-        deploy_config = getattr(stage, "deploy_config", None)
+        deploy_config = config.deploy_config or getattr(stage, "deploy_config", None)
 
     def totals() -> Totals:
         return Totals(stats.consumed, stats.produced, stats.step_seconds.get("process"))

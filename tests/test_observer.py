@@ -137,19 +137,23 @@ def test_an_unreachable_broker_never_blocks_or_raises() -> None:
     observer.close(timeout=0.5)  # returns although nothing can be delivered
 
 
+@pytest.mark.parametrize("given_as", ["attribute", "setting"])
 async def test_a_runtime_stage_heartbeats_and_sends_its_request_by_itself(
-    kafka_bootstrap: str, unique: Callable[[str], str]
+    kafka_bootstrap: str, unique: Callable[[str], str], given_as: str
 ) -> None:
     from fogverse import Consumer
 
     control, source, target = unique("control"), unique("in"), unique("out")
+    deploy = {"provider": "LOCAL", "service_name": "svc", "max_instance": 3}
 
     class Stage(Consumer):
-        deploy_config = {"provider": "LOCAL", "service_name": "svc", "max_instance": 3}
+        if given_as == "attribute":
+            deploy_config = deploy
 
+    setting = {"deploy_config": deploy} if given_as == "setting" else {}
     stage = Stage(consumer_topic=source, producer_topic=target, consumer_servers=kafka_bootstrap,
                   control_topic=control, group_id=unique("g"), idle_timeout=2.5,
-                  heartbeat_interval=0.5)
+                  heartbeat_interval=0.5, **setting)
     await stage.run()
     seen = await asyncio.to_thread(
         read_control, kafka_bootstrap, control, lambda s: bool(bodies(s, InstanceStopping)))
