@@ -4,11 +4,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fogverse.constants import H_CONTENT_TYPE
+from fogverse.constants import CT_BYTES, H_CONTENT_TYPE
 
-__all__ = ["Headers", "MessageContext"]
+__all__ = ["Headers", "MessageContext", "content_type_bytes", "content_type_of"]
 
 Headers = list[tuple[str, bytes]]
+
+# A stage sees a handful of content types; caching their text and bytes forms
+# saves an encode/decode per message on the hot path. Bounded against abuse.
+_CACHE_LIMIT = 64
+_TEXT: dict[bytes, str] = {}
+_BYTES: dict[str, bytes] = {}
+
+
+def content_type_of(headers: Headers) -> str | None:
+    """The first content-type header's value as text, or None."""
+    for key, value in headers:
+        if key == H_CONTENT_TYPE:
+            text = _TEXT.get(value)
+            if text is None:
+                text = value.decode(errors="replace")
+                if len(_TEXT) < _CACHE_LIMIT:
+                    _TEXT[value] = text
+            return text
+    return None
+
+
+def content_type_bytes(content_type: str) -> bytes:
+    """The header value for ``content_type`` (octet-stream when empty)."""
+    raw = _BYTES.get(content_type)
+    if raw is None:
+        raw = (content_type or CT_BYTES).encode()
+        if len(_BYTES) < _CACHE_LIMIT:
+            _BYTES[content_type] = raw
+    return raw
 
 
 @dataclass(slots=True)
@@ -38,5 +67,4 @@ class MessageContext:
 
     @property
     def content_type(self) -> str | None:
-        raw = self.header(H_CONTENT_TYPE)
-        return raw.decode(errors="replace") if raw is not None else None
+        return content_type_of(self.headers)

@@ -14,39 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Message
 
-from fogverse.constants import CT_BYTES, H_CONTENT_TYPE
-from fogverse.context import MessageContext
+from fogverse.constants import H_CONTENT_TYPE
+from fogverse.context import MessageContext, content_type_bytes, content_type_of
 from fogverse.offsets import WorkUnit
 
 if TYPE_CHECKING:
     from fogverse.runtime.consumer import Consumer
 
 __all__ = ["run_batch"]
-
-_CT_TEXT_CACHE: dict[bytes, str] = {}
-_CT_BYTES_CACHE: dict[str, bytes] = {}
-
-
-def content_type_of(headers: list[tuple[str, bytes]]) -> str | None:
-    for key, value in headers:
-        if key == H_CONTENT_TYPE:
-            text = _CT_TEXT_CACHE.get(value)
-            if text is None:
-                text = value.decode(errors="replace")
-                if len(_CT_TEXT_CACHE) < 64:
-                    _CT_TEXT_CACHE[value] = text
-            return text
-    return None
-
-
-def _ct_bytes(content_type: str) -> bytes:
-    raw = _CT_BYTES_CACHE.get(content_type)
-    if raw is None:
-        raw = (content_type or CT_BYTES).encode()
-        if len(_CT_BYTES_CACHE) < 64:
-            _CT_BYTES_CACHE[content_type] = raw
-    return raw
-
 
 def run_batch(stage: Consumer, batch: list[Message], unit: WorkUnit) -> None:
     """Handle ``batch`` as :meth:`Consumer._handle` would, message by message."""
@@ -106,7 +81,7 @@ def run_batch(stage: Consumer, batch: list[Message], unit: WorkUnit) -> None:
                 continue
             stage._current_step = "send"
             out = [h for h in ctx.headers if h[0] != H_CONTENT_TYPE]
-            out.append((H_CONTENT_TYPE, _ct_bytes(content_type)))
+            out.append((H_CONTENT_TYPE, content_type_bytes(content_type)))
             try:
                 producer.produce(topic, payload, ctx.key, headers=out,  # type: ignore[arg-type]
                                  on_delivery=delivery)

@@ -21,8 +21,8 @@ from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.codec import Codec, DefaultCodec
 from fogverse.config import ENV_NAMES, StageConfig, resolve_config
-from fogverse.constants import CT_BYTES, CT_JSON, CT_MSGPACK, CT_TEXT, H_CONTENT_TYPE, H_CREATED_AT
-from fogverse.context import Headers, MessageContext
+from fogverse.constants import H_CONTENT_TYPE, H_CREATED_AT
+from fogverse.context import Headers, MessageContext, content_type_bytes
 from fogverse.deadletter import dead_letter_headers, describe_origin
 from fogverse.errors import ConfigError, FogVerseError
 from fogverse.heartbeat import start_heartbeats
@@ -85,11 +85,6 @@ class _Chained:
             self.user(err, msg)
         finally:
             self.ours(err, msg)
-
-
-_CONTENT_TYPE_BYTES: dict[str, bytes] = {
-    ct: ct.encode() for ct in (CT_BYTES, CT_MSGPACK, CT_TEXT, CT_JSON)
-}
 
 
 class Runnable:
@@ -313,11 +308,8 @@ class Runnable:
 
     def _output_headers(self, ctx: MessageContext) -> Headers:
         """The input's headers with this output's content type."""
-        content_type = _CONTENT_TYPE_BYTES.get(self._content_type)
-        if content_type is None:
-            content_type = (self._content_type or CT_BYTES).encode()
         headers = [(k, v) for k, v in ctx.headers if k != H_CONTENT_TYPE]
-        headers.append((H_CONTENT_TYPE, content_type))
+        headers.append((H_CONTENT_TYPE, content_type_bytes(self._content_type)))
         return headers
 
     def _produce(
