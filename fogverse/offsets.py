@@ -29,6 +29,13 @@ class WorkUnit:
     pending: int = 0
     sealed: bool = False
     failed: bool = False
+    born: int | None = None
+    """:attr:`CommitTracker.revocations` when the unit's inputs were fetched.
+
+    A partition revoked after that, even if assigned back since, must not take
+    this unit's offsets: the group may have re-read from an earlier commit, and
+    committing past that would skip messages nobody finished.
+    """
 
     @property
     def finished(self) -> bool:
@@ -46,12 +53,24 @@ class CommitTracker:
         self._queues: dict[TopicPartitionKey, deque[WorkUnit]] = {}
         self._ready: dict[TopicPartitionKey, int] = {}
         self._revoked: set[TopicPartitionKey] = set()
+        self._revoked_at: dict[TopicPartitionKey, int] = {}
+        self._revocations = 0
         self._lock = threading.Lock()
+
+    @property
+    def revocations(self) -> int:
+        """How many revocations happened so far; stamp fetched work with it."""
+        return self._revocations
+
+    def _stale(self, unit: WorkUnit, tp: TopicPartitionKey) -> bool:
+        if unit.born is None:
+            return tp in self._revoked
+        return self._revoked_at.get(tp, 0) > unit.born
 
     def open(self, unit: WorkUnit, tp: TopicPartitionKey, offset: int) -> None:
         """Record that ``unit`` holds input ``offset`` of ``tp`` (offsets rise)."""
         with self._lock:
-            if tp not in unit.last and tp not in self._revoked:
+            if tp not in unit.last and not self._stale(unit, tp):
                 self._queues.setdefault(tp, deque()).append(unit)
             unit.last[tp] = offset
 
@@ -63,8 +82,8 @@ class CommitTracker:
         with self._lock:
             for tp in unit.last:
                 # Work fetched before a revocation must not queue commits for a
-                # partition another instance now owns.
-                if tp not in self._revoked:
+                # partition another instance now owns (or that came back since).
+                if not self._stale(unit, tp):
                     self._queues.setdefault(tp, deque()).append(unit)
 
     def settle(self, unit: WorkUnit) -> None:
@@ -92,8 +111,10 @@ class CommitTracker:
         """
         with self._lock:
             ready = {tp: self._ready.pop(tp) for tp in partitions if tp in self._ready}
+            self._revocations += 1
             for tp in partitions:
                 self._queues.pop(tp, None)
+                self._revoked_at[tp] = self._revocations
             self._revoked.update(partitions)
         return ready
 

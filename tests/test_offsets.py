@@ -70,3 +70,31 @@ def test_a_batch_unit_spanning_partitions_commits_each() -> None:
     unit.sealed = True
     tracker.settle(unit)
     assert tracker.take_ready() == {("t", 0): 5, ("t", 1): 8}
+
+
+def test_a_batch_from_before_a_revoke_and_reassign_commits_nothing() -> None:
+    # Fetched at revocation count 0; the partition is revoked and assigned back
+    # while it is processed, and the group re-reads from the last commit (5).
+    tracker = CommitTracker()
+    stale = WorkUnit(born=tracker.revocations, last={TP: 20})
+    tracker.forget([TP])
+    tracker.assigned([TP])
+    reread = WorkUnit(born=tracker.revocations, last={TP: 10})
+    tracker.add(stale)
+    tracker.add(reread)
+    stale.sealed = True
+    tracker.settle(stale)
+    assert tracker.take_ready() == {}, "committed past inputs the re-read has not finished"
+    reread.sealed = True
+    tracker.settle(reread)
+    assert tracker.take_ready() == {TP: 11}
+
+
+def test_work_fetched_after_the_reassignment_is_tracked() -> None:
+    tracker = CommitTracker()
+    tracker.forget([TP])
+    tracker.assigned([TP])
+    fresh = WorkUnit(born=tracker.revocations, last={TP: 3}, sealed=True)
+    tracker.add(fresh)
+    tracker.settle(fresh)
+    assert tracker.take_ready() == {TP: 4}

@@ -47,7 +47,7 @@ class ParallelConsumer(ParallelRunnable, Consumer):
             msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
         )
         tp = (msg.topic(), msg.partition())
-        unit = WorkUnit()
+        unit = WorkUnit(born=self._batch_born)
         self._tracker.open(unit, tp, ctx.offset)  # type: ignore[arg-type]
         self.stats.consumed += 1
         self._admit(ctx, ctx.value or b"", ctx.content_type, _Delivery(self, unit), tp)

@@ -34,6 +34,8 @@ class Consumer(Runnable):
     """
 
     consumer: KafkaConsumer | None = None
+    _batch_born: int | None = None
+    """The commit tracker's revocation count when the current batch was fetched."""
 
     def _check_roles(self, config: StageConfig) -> None:
         if not config.consumer_topic:
@@ -77,16 +79,20 @@ class Consumer(Runnable):
         assert consumer is not None
         loop = asyncio.get_running_loop()
 
-        def fetch() -> asyncio.Future[list[Message]]:
-            return loop.run_in_executor(
-                fetcher, fetch_batch, consumer, config.batch_size, config.fetch_timeout
-            )
+        tracker = self._tracker
+
+        def fetch_stamped() -> tuple[list[Message], int]:
+            batch = fetch_batch(consumer, config.batch_size, config.fetch_timeout)
+            return batch, tracker.revocations
+
+        def fetch() -> asyncio.Future[tuple[list[Message], int]]:
+            return loop.run_in_executor(fetcher, fetch_stamped)
 
         remaining = config.max_messages
         last_input = last_commit = time.monotonic()
         next_batch = fetch()
         while not self._stopping.is_set():
-            batch = await next_batch
+            batch, self._batch_born = await next_batch
             # Fetch the next batch while this one is processed: librdkafka's
             # conversion work then overlaps ours. Messages fetched but never
             # processed are simply not committed.
@@ -118,7 +124,7 @@ class Consumer(Runnable):
 
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
         batch, remaining = self._within_limit(batch, remaining)
-        unit = WorkUnit()
+        unit = WorkUnit(born=self._batch_born)
         self._unit_delivery = _Delivery(self, unit)
         if self._fast:
             run_batch(self, batch, unit)
