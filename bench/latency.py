@@ -20,11 +20,10 @@ from typing import Any
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer as KafkaProducer
 
-from bench._common import broker, create_topics, emit, fresh
+from bench._common import broker, create_topics, emit, fetch_batch, fresh
 from fogverse import Consumer, Producer
 from fogverse.config import StageConfig
 from fogverse.constants import H_CREATED_AT
-from fogverse.runtime.consumer import fetch_batch
 from fogverse.runtime.kafka_io import producer_conf
 
 WARMUP_S = 2.0

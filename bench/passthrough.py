@@ -19,9 +19,8 @@ import msgpack
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer as KafkaProducer
 
-from bench._common import broker, create_topics, emit, fresh, prefill
+from bench._common import broker, create_topics, emit, fetch_batch, fresh, prefill
 from fogverse import Consumer, StageConfig
-from fogverse.runtime.consumer import fetch_batch
 from fogverse.runtime.kafka_io import producer_conf
 
 

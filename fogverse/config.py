@@ -157,6 +157,9 @@ def validate(config: StageConfig) -> None:
         _check_topic("producer_topic", config.producer_topic)
     if config.dead_letter_topic is not None:
         _check_topic("dead_letter_topic", config.dead_letter_topic)
+        if config.dead_letter_topic in config.consumer_topic:
+            raise ConfigError(_setting_name("dead_letter_topic"), config.dead_letter_topic,
+                              "must differ from the consumer topic (bad input would loop)")
     _check_topic("control_topic", config.control_topic)
     _check_servers("consumer_servers", config.consumer_servers)
     if config.producer_servers is not None:
@@ -170,16 +173,25 @@ def validate(config: StageConfig) -> None:
     _check_positive(config)
 
 
+_COUNTS = ("batch_size", "connect_attempts")
+_SECONDS = ("fetch_timeout", "commit_interval", "connect_backoff", "heartbeat_interval",
+            "shutdown_timeout")
+
+
 def _check_positive(config: StageConfig) -> None:
-    for name in ("batch_size", "fetch_timeout", "commit_interval", "connect_attempts",
-                 "heartbeat_interval", "shutdown_timeout"):
-        value = getattr(config, name)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(name, value, "must be a positive number")
-    for name in ("max_messages", "idle_timeout"):
-        value = getattr(config, name)
-        if value is not None and (not isinstance(value, int | float) or value <= 0):
-            raise ConfigError(name, value, "must be a positive number or unset")
+    for name in _COUNTS:
+        _check_number(name, getattr(config, name), int, "a positive whole number")
+    for name in _SECONDS:
+        _check_number(name, getattr(config, name), int | float, "a positive number")
+    if config.max_messages is not None:
+        _check_number("max_messages", config.max_messages, int, "a positive whole number")
+    if config.idle_timeout is not None:
+        _check_number("idle_timeout", config.idle_timeout, int | float, "a positive number")
+
+
+def _check_number(name: str, value: object, kind: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ConfigError(name, value, f"must be {what}")
 
 
 def _check_topic(name: str, topic: object) -> None:

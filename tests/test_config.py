@@ -74,6 +74,10 @@ def test_kafka_client_settings_pass_through_untouched() -> None:
     ({"consumer_topic": "t", "max_messages": -1}, {}, "max_messages"),
     ({"consumer_topic": "t", "group_protocol": "eager"}, {}, "group_protocol"),
     ({"consumer_topic": "t", "bogus_setting": 1}, {}, "bogus_setting"),
+    ({"consumer_topic": "t", "batch_size": 0.5}, {}, "batch_size"),
+    ({"consumer_topic": "t", "max_messages": True}, {}, "max_messages"),
+    ({"consumer_topic": "t", "connect_backoff": -1}, {}, "connect_backoff"),
+    ({"consumer_topic": "t", "dead_letter_topic": "t"}, {}, "dead_letter_topic"),
 ])
 def test_bad_settings_fail_naming_the_setting_and_value(
     settings: dict[str, object], env: dict[str, str], named: str
@@ -98,3 +102,13 @@ def test_a_producer_without_a_topic_says_which_setting_is_missing(
     monkeypatch.delenv("PRODUCER_TOPIC", raising=False)
     with pytest.raises(ConfigError, match=r"producer_topic \(PRODUCER_TOPIC\)"):
         _ = Producer().config
+
+
+def test_auto_commit_cannot_be_switched_on_through_pass_through_settings() -> None:
+    from fogverse.runtime.kafka_io import consumer_conf
+
+    config = StageConfig(consumer_topic=("t",), kafka_extra={"enable.auto.commit": True},
+                         consumer_extra={"enable.auto.offset.store": "true"})
+    conf = consumer_conf(config, "g", "c")
+    assert conf["enable.auto.commit"] is False
+    assert conf["enable.auto.offset.store"] is False

@@ -82,8 +82,17 @@ class Consumer(Runnable):
         tracker = self._tracker
 
         def fetch_stamped() -> tuple[list[Message], int]:
-            batch = fetch_batch(consumer, config.batch_size, config.fetch_timeout)
-            return batch, tracker.revocations
+            first = consumer.consume(1, config.fetch_timeout)
+            born = tracker.revocations
+            if not first or config.batch_size == 1:
+                return first, born
+            rest = consumer.consume(config.batch_size - 1, 0)
+            if rest and tracker.revocations != born:
+                # A revocation was served while these were collected, so which
+                # of them predate it is unknown: read them again instead.
+                _rewind(consumer, rest)
+                rest = []
+            return first + rest, born
 
         def fetch() -> asyncio.Future[tuple[list[Message], int]]:
             return loop.run_in_executor(fetcher, fetch_stamped)
@@ -200,10 +209,7 @@ class Consumer(Runnable):
         assert self.consumer is not None
         offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
         try:
-            if asynchronous:
-                self.consumer.commit(offsets=offsets, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)  # type: ignore[call-overload]
             self.stats.commits += 1
         except KafkaException as exc:
             # Only the commit is lost: a later commit covers these positions, or
@@ -237,8 +243,11 @@ class Consumer(Runnable):
         self._tracker.forget([(tp.topic, tp.partition) for tp in partitions])
 
     async def _close(self) -> None:
-        await super()._close()
-        await self.close_consumer()
+        try:
+            await super()._close()
+        finally:
+            # Whatever failed above, commit what is finished and leave the group.
+            await self.close_consumer()
 
     async def close_consumer(self) -> None:
         """Commit what is finished, then leave the group."""
@@ -250,17 +259,16 @@ class Consumer(Runnable):
         self.consumer = None
 
 
-def fetch_batch(consumer: KafkaConsumer, size: int, timeout: float) -> list[Message]:
-    """Up to ``size`` messages, returning as soon as one is there.
-
-    ``consume(size, timeout)`` alone waits until ``size`` messages arrived or the
-    timeout passed, which adds the whole timeout to every message's latency at
-    moderate rates.
-    """
-    first = consumer.consume(1, timeout)
-    if not first or size == 1:
-        return first
-    return first + consumer.consume(size - 1, 0)
+def _rewind(consumer: KafkaConsumer, messages: list[Message]) -> None:
+    """Seek each partition back to its first message in ``messages``."""
+    first: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        if msg.error() is None:
+            first.setdefault((msg.topic(), msg.partition()), msg.offset())  # type: ignore[arg-type]
+    for (topic, partition), offset in first.items():
+        # A revoked partition refuses the seek: its new owner reads it anyway.
+        with contextlib.suppress(KafkaException):
+            consumer.seek(TopicPartition(topic, partition, offset))
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -39,7 +39,16 @@ def consumer_conf(config: StageConfig, group_id: str, client_id: str) -> dict[st
         conf["partition.assignment.strategy"] = "cooperative-sticky"
     conf.update(config.kafka_extra)
     conf.update(config.consumer_extra)
+    for key in _OURS:
+        if conf[key] is not False:
+            # Auto-commit would commit inputs before their outputs are acked.
+            log.warning("ignoring %s=%r: the stage commits only acknowledged work",
+                        key, conf[key])
+            conf[key] = False
     return conf
+
+
+_OURS = ("enable.auto.commit", "enable.auto.offset.store")
 
 
 def producer_conf(config: StageConfig, client_id: str) -> dict[str, Any]:

@@ -46,7 +46,13 @@ class Producer(Runnable):
         while not self._stopping.is_set():
             ctx = MessageContext(value=None, headers=[self._created_now()])
             self.message = ctx
-            data = await self._receive(is_async)
+            try:
+                data = await self._receive(is_async)
+            except Exception as exc:
+                # A failing source is a bad message too: the policy decides.
+                self._message_failed(exc, ctx)
+                await asyncio.sleep(0.005)
+                continue
             if data is None:
                 await asyncio.sleep(0.005)
                 continue

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.codec import Codec, DefaultCodec
@@ -83,6 +83,10 @@ class _Chained:
     def __call__(self, err: KafkaError | None, msg: Message) -> None:
         try:
             self.user(err, msg)
+        except Exception:
+            # Raised from here it would surface from producer.poll() and take
+            # the stage down outside its error policy.
+            log.exception("send() callback raised for a message to %s", msg.topic())
         finally:
             self.ours(err, msg)
 
@@ -447,11 +451,29 @@ class Runnable:
                 self._fatal = exc
             self.stop()
         elif policy == "dead-letter" and dead_letter is not None and self.producer is not None:
-            self._produce_raw(dead_letter, ctx.value, ctx.key,
-                              dead_letter_headers(ctx, exc, self.name, step))
-            self.stats.dead_lettered += 1
+            self._dead_letter(dead_letter, ctx, dead_letter_headers(ctx, exc, self.name, step))
         else:
             self.stats.skipped += 1
+
+    def _dead_letter(self, topic: str, ctx: MessageContext, headers: Headers) -> None:
+        """Produce the dead letter; if even that is refused, stop without committing.
+
+        A value the producer refuses (too large, say) is dead-lettered without
+        its bytes: the headers name its origin, where it can still be read.
+        """
+        for value in (ctx.value, None):
+            try:
+                self._produce_raw(topic, value, ctx.key, headers)
+                self.stats.dead_lettered += 1
+                return
+            except KafkaException as exc:
+                log.error("%s: dead letter for %s refused: %s", self.name,
+                          describe_origin(ctx), exc)
+                failure = exc
+        self._fail_unit()
+        if self._fatal is None:
+            self._fatal = StageError(f"could not dead-letter {describe_origin(ctx)}: {failure}")
+        self.stop()
 
     def _fail_unit(self) -> None:
         unit = self._unit_delivery.unit

@@ -126,3 +126,62 @@ async def test_unreachable_broker_retries_then_says_so() -> None:
                        connect_backoff=0.1, heartbeat=False)
     with pytest.raises(BrokerUnavailableError, match=r"127\.0\.0\.1:1 after 2 attempts"):
         await asyncio.wait_for(stage.run(), 60)
+
+
+async def test_an_input_too_large_to_forward_or_dead_letter_is_recorded_without_its_bytes(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    src, dst = create_topic(admin, unique("big-in")), create_topic(admin, unique("big-out"))
+    big = msgpack.packb(b"x" * 6000)
+    produce(kafka_bootstrap, src, [msgpack.packb(b"ok"), big, msgpack.packb(b"ok2")],
+            headers=[MSGPACK] * 3)
+    group = unique("big")
+
+    class Echo(Consumer):
+        pass
+
+    settings: dict[str, Any] = {
+        "consumer_topic": src, "producer_topic": dst, "consumer_servers": kafka_bootstrap,
+        "group_id": group, "heartbeat": False,
+        # The producer refuses anything over 5,000 bytes: output and dead letter alike.
+        "producer_extra": {"message.max.bytes": 5000},
+    }
+    stage = Echo(max_messages=3, **settings)
+    await asyncio.wait_for(stage.run(), 60)
+
+    # bytes pass through the default codec as themselves
+    assert sorted(r.value or b"" for r in read(kafka_bootstrap, dst, 2)) == [b"ok", b"ok2"]
+    [dead] = read(kafka_bootstrap, f"fogverse-dlq-{src}", 1)
+    assert dead.value is None
+    assert dead.header("fogverse-origin-offset") == b"1"
+    assert b"MSG_SIZE_TOO_LARGE" in (dead.header("fogverse-error") or b"")
+
+    again = Echo(idle_timeout=3, **settings)
+    await asyncio.wait_for(again.run(), 60)
+    assert again.stats.consumed == 0, "the recorded input was not committed"
+
+
+async def test_a_failing_source_receive_goes_through_the_error_policy(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    from fogverse import Producer
+
+    dst = create_topic(admin, unique("src-out"))
+
+    class Flaky(Producer):
+        def __init__(self, **settings: Any) -> None:
+            super().__init__(**settings)
+            self.calls = 0
+
+        def receive(self) -> int:
+            self.calls += 1
+            if self.calls % 3 == 0:
+                raise OSError("camera hiccup")
+            return self.calls
+
+    source = Flaky(producer_topic=dst, consumer_servers=kafka_bootstrap, max_messages=10,
+                   error_policy="skip", heartbeat=False)
+    await asyncio.wait_for(source.run(), 60)
+    got = sorted(msgpack.unpackb(r.value) for r in read(kafka_bootstrap, dst, 10))
+    assert len(got) == 10 and all(n % 3 for n in got)
+    assert source.stats.skipped >= 4
