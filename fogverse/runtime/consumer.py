@@ -84,9 +84,10 @@ class Consumer(Runnable):
         def fetch_stamped() -> tuple[list[Message], int]:
             first = consumer.consume(1, config.fetch_timeout)
             born = tracker.revocations
-            if not first or config.batch_size == 1:
+            size = self._fetch_size()
+            if not first or size <= 1:
                 return first, born
-            rest = consumer.consume(config.batch_size - 1, 0)
+            rest = consumer.consume(size - 1, 0)
             if rest and tracker.revocations != born:
                 # A revocation was served while these were collected, so which
                 # of them predate it is unknown: read them again instead.
@@ -118,6 +119,10 @@ class Consumer(Runnable):
                 self._commit()
                 last_commit = now
         await next_batch
+
+    def _fetch_size(self) -> int:
+        """How many messages the next fetch may take (read on the fetch thread)."""
+        return self.config.batch_size
 
     def _within_limit(
         self, batch: list[Message], remaining: int | None
