@@ -105,6 +105,9 @@ class Master:
         self._reader_pool: ThreadPoolExecutor | None = None
         self._started_at = time.monotonic()
         self._closed = False
+        self._assigned = False
+        self._reading = False
+        self._blind_warned_at: float | None = None
 
     # -- wiring -----------------------------------------------------------------------
 
@@ -124,7 +127,7 @@ class Master:
             self.deployer = AutoDeployer(
                 self.deploy_scripts, self.registry, self.settings.deployer,
                 statistic=self.statistic, input_output=self.input_output,
-                admin=_LazyAdmin(self),
+                admin=_LazyAdmin(self), wait_for_reader=True,
             )
             built.append(self.deployer)
             self._plan_declared_services()
@@ -191,7 +194,7 @@ class Master:
         if self.deployer is not None and settings.state_topic:
             await self._restore_plans()
         self._consumer = KafkaConsumer(self._consumer_conf())
-        self._consumer.subscribe([settings.consumer_topic])
+        self._consumer.subscribe([settings.consumer_topic], on_assign=self._on_assign)
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="master-control")
         for worker in self._workers:
             await worker.start()
@@ -259,12 +262,24 @@ class Master:
                 self._reader_pool, consumer.consume, _BATCH, _POLL_TIMEOUT
             )
             now, wall = time.monotonic(), time.time()
+            if not self._reading and (batch or self._assigned):
+                self.reading_from(now)
             for msg in batch:
                 err = msg.error()
                 if err is None:
                     self.handle_raw(msg.value(), now, wall)
                 elif err.code() != KafkaError._PARTITION_EOF:
                     log.warning("control topic: %s", err)
+
+    def _on_assign(self, consumer: Any, partitions: Any) -> None:
+        # Runs on the reader thread, inside consume(); _read_control acts on it.
+        self._assigned = True
+
+    def reading_from(self, now: float) -> None:
+        """The first batch was consumed: the startup grace starts now, not at start()."""
+        self._reading = True
+        if self.deployer is not None:
+            self.deployer.reading_from(now)
 
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():
@@ -273,6 +288,7 @@ class Master:
 
     async def tick(self, now: float) -> None:
         """Expire silent instances, then let every worker do its periodic work."""
+        self._warn_if_blind(now)
         for record in self.registry.expire(now):
             log.info("instance %s of %s expired: no heartbeat for %.1fs",
                      record.instance_id, stage_name(record.stage), now - record.last_seen)
@@ -282,10 +298,23 @@ class Master:
             except Exception:
                 log.exception("worker %s failed in tick; it keeps running", worker.name)
 
+    def _warn_if_blind(self, now: float) -> None:
+        """Say once per silence that instances are kept alive because nothing arrives."""
+        held = self.registry.blind(now)
+        heard_at = self.registry.heard_at
+        if not held or heard_at is None or self._blind_warned_at == heard_at:
+            return
+        self._blind_warned_at = heard_at
+        log.warning("no control message of any kind for %.1fs: not expiring %d instance(s) "
+                    "past their heartbeat deadline (the master may be the one not hearing; "
+                    "they expire if the silence lasts %gs)", now - heard_at, len(held),
+                    self.registry.blind_limit)
+
     # -- messages -----------------------------------------------------------------------
 
     def handle_raw(self, raw: bytes | None, now: float, wall: float) -> None:
         """Decode and dispatch one control message; never raises."""
+        self.registry.heard(now)  # any message, even one dropped below, proves we read
         try:
             msg = decode_control(raw, self.settings.control_key)
         except ControlDecodeError as exc:

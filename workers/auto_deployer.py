@@ -251,7 +251,11 @@ class AutoDeployer(BaseWorker):
         admin: PartitionAdmin | None = None,
         clock: Callable[[], float] = time.monotonic,
         history: int = 200,
+        wait_for_reader: bool = False,
     ) -> None:
+        """``wait_for_reader``: hold every stage until :meth:`reading_from` says the
+        control topic is being read, and start the startup grace from then (the
+        master's case); otherwise the grace starts at the first tick."""
         self.settings = settings or DeployerSettings()
         self._scripts = deploy_scripts
         self._registry = registry
@@ -261,6 +265,7 @@ class AutoDeployer(BaseWorker):
         self._clock = clock
         self._stages: dict[StageKey, _Stage] = {}
         self._learning_until: float | None = None
+        self._wait_for_reader = wait_for_reader
         self._reaping: set[asyncio.Task[None]] = set()
         self.decisions: deque[dict[str, Any]] = deque(maxlen=history)
         self.actions: dict[str, int] = {}
@@ -298,9 +303,18 @@ class AutoDeployer(BaseWorker):
 
     # -- the periodic loop ----------------------------------------------------------------
 
+    def reading_from(self, now: float) -> None:
+        """The control topic is being read as of ``now``: learn who is alive from here.
+
+        Only the first call counts."""
+        if self._learning_until is None or self._learning_until == float("inf"):
+            self._learning_until = now + self.settings.startup_grace
+
     async def tick(self, now: float) -> None:
         if self._learning_until is None:
-            self._learning_until = now + self.settings.startup_grace
+            # Nothing read yet, nothing known: hold until the reader says so.
+            self._learning_until = (float("inf") if self._wait_for_reader
+                                    else now + self.settings.startup_grace)
         for st in self._stages.values():
             self._track_instances(st, now)
             if self._should_provision(st, now):
@@ -333,7 +347,8 @@ class AutoDeployer(BaseWorker):
             spike=spike, spike_z=z, last_action_at=st.last_action_at,
             last_appeared_at=self._registry.last_appeared(stage),
             busy=st.task is not None and not st.task.done(),
-            learning_until=self._learning_until or float("-inf"),
+            learning_until=(float("-inf") if self._learning_until is None
+                            else self._learning_until),
         )
 
     def _track_instances(self, st: _Stage, now: float) -> None:

@@ -40,6 +40,10 @@ _MAX_EXPIRY_INTERVAL = 30.0
 
 _RETIRED_MEMORY = 300.0
 
+DEFAULT_BLIND_LIMIT = 60.0
+"""Seconds of silence on the whole control topic after which the master stops
+giving instances the benefit of the doubt (see :meth:`InstanceRegistry.expire`)."""
+
 
 def stage_name(key: StageKey) -> str:
     """``source->target`` with ``-`` standing for a missing side."""
@@ -64,9 +68,18 @@ class InstanceRecord:
     """Fraction of the last interval spent in process(); None when not reported."""
     lag: int | None = None
     beats: int = 0
+    forgiven_until: float = float("-inf")
+    """Not expired before this: its deadline passed while the master heard nothing at all."""
 
     def expires_at(self, expiry_beats: int) -> float:
-        return self.last_seen + min(self.interval, _MAX_EXPIRY_INTERVAL) * expiry_beats
+        return max(self.last_seen + min(self.interval, _MAX_EXPIRY_INTERVAL) * expiry_beats,
+                   self.forgiven_until)
+
+    def next_beat_due(self) -> float:
+        return self.last_seen + min(self.interval, _MAX_EXPIRY_INTERVAL)
+
+    def window(self, expiry_beats: int) -> float:
+        return min(self.interval, _MAX_EXPIRY_INTERVAL) * expiry_beats
 
     def update(self, hb: Heartbeat, now: float) -> None:
         self.last_seen = now
@@ -111,6 +124,9 @@ class InstanceRegistry:
     """Live instances by id and by stage. All methods take the caller's ``now``."""
 
     expiry_beats: int = DEFAULT_EXPIRY_BEATS
+    blind_limit: float = DEFAULT_BLIND_LIMIT
+    heard_at: float | None = None
+    """When the last control message of any kind arrived (see :meth:`heard`)."""
     _by_id: dict[str, InstanceRecord] = field(default_factory=dict)
     _by_stage: dict[StageKey, dict[str, InstanceRecord]] = field(default_factory=dict)
     _declared_by_target: dict[str, StageKey] = field(default_factory=dict)
@@ -158,9 +174,48 @@ class InstanceRegistry:
         self._retired[instance_id] = now
         self._remove(instance_id)
 
+    def heard(self, now: float) -> None:
+        """Note that a control message (of any kind, even a malformed one) arrived.
+
+        An instance whose deadline passed while nothing at all arrived gets a
+        fresh window from now: a silent control topic (a partition leader
+        change, the master's consumer rebalancing) says nothing about it.
+        """
+        previous = self.heard_at
+        self.heard_at = now
+        if previous is None:
+            return
+        for r in self._by_id.values():
+            if previous < r.next_beat_due() and now > r.expires_at(self.expiry_beats):
+                r.forgiven_until = now + r.window(self.expiry_beats)
+
+    def silent_for(self, now: float) -> float | None:
+        """Seconds since any control message arrived; None if none ever did."""
+        return None if self.heard_at is None else now - self.heard_at
+
+    def blind(self, now: float) -> list[InstanceRecord]:
+        """Instances past their deadline that :meth:`expire` keeps because the whole
+        control topic has been silent since they were due."""
+        return [r for r in self._by_id.values()
+                if now > r.expires_at(self.expiry_beats) and not self._own_silence(r, now)]
+
+    def _own_silence(self, r: InstanceRecord, now: float) -> bool:
+        """Whether ``r``'s silence is its own: others were heard after its beat was due,
+        or nothing was heard for longer than ``blind_limit``."""
+        if self.heard_at is None:
+            return True  # heard() is not in use: every silence counts
+        return self.heard_at > r.next_beat_due() or now - self.heard_at > self.blind_limit
+
     def expire(self, now: float) -> list[InstanceRecord]:
-        """Drop and return instances whose heartbeats stopped."""
-        gone = [r for r in self._by_id.values() if now > r.expires_at(self.expiry_beats)]
+        """Drop and return instances whose heartbeats stopped.
+
+        An instance is not expired while the master heard nothing at all since
+        its next beat was due (unless that lasts ``blind_limit``): the silence
+        may be the master's own blindness, and expiring every instance would
+        make the deployer replace healthy ones.
+        """
+        gone = [r for r in self._by_id.values()
+                if now > r.expires_at(self.expiry_beats) and self._own_silence(r, now)]
         for record in gone:
             self._remove(record.instance_id)
         # A retired id is remembered only as long as a draining process may beat.

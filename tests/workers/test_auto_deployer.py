@@ -269,3 +269,24 @@ async def test_partitions_are_added_ahead_while_idle_once_the_topic_exists() -> 
     deployer.set_plan(StagePlan(STAGE, "svc", "REC", min_instance=1, max_instance=4))
     await step(deployer, clock, 6.0)
     assert admin.counts["in"] == 4     # a raised limit is provisioned too
+
+
+async def test_waiting_for_the_reader_starts_the_grace_at_the_first_batch() -> None:
+    rec = Recorder()
+    scripts = DeployScripts()
+    scripts.set_deploy_functions("REC", rec)
+    deployer = AutoDeployer(scripts, InstanceRegistry(),
+                            DeployerSettings(startup_grace=3.0, partitions_ahead=False),
+                            clock=Clock(), wait_for_reader=True)
+    deployer.set_plan(StagePlan(STAGE, "svc", "REC", min_instance=1, max_instance=3))
+    for t in (0.0, 5.0, 10.0):  # the master's consumer is still joining its group
+        await deployer.tick(t)
+        await settle(deployer)
+    assert rec.started == []
+    deployer.reading_from(10.0)
+    await deployer.tick(12.0)
+    await settle(deployer)
+    assert rec.started == []  # the grace runs from the first batch
+    await deployer.tick(13.0)
+    await settle(deployer)
+    assert rec.started == ["i0"]

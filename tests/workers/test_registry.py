@@ -64,3 +64,43 @@ def test_fogverse_heartbeats_naming_only_the_target_join_the_declared_stage() ->
     registry.on_heartbeat(beat("fv", source=None, target="out", produced=5), 0.0)
     assert registry.live_count(("in", "out")) == 1
     assert stage_name((None, "out")) == "-->out"
+
+
+def _heard_beat(registry: InstanceRegistry, instance_id: str, now: float) -> None:
+    registry.heard(now)
+    registry.on_heartbeat(beat(instance_id), now)
+
+
+def test_a_silent_control_topic_expires_nobody_and_resuming_gives_a_fresh_window() -> None:
+    registry = InstanceRegistry(expiry_beats=3)
+    for t in (0.0, 1.0, 2.0):
+        _heard_beat(registry, "a", t)
+        _heard_beat(registry, "b", t + 0.5)
+    # Nothing at all arrives for 10 s: the master may be the one not hearing.
+    assert registry.expire(12.0) == []
+    assert {r.instance_id for r in registry.blind(12.0)} == {"a", "b"}
+    assert registry.live_count(("in", "out")) == 2
+    # Reading resumes; "a" beats at once, "b" gets a fresh window from now...
+    _heard_beat(registry, "a", 12.6)
+    assert registry.expire(13.0) == []
+    _heard_beat(registry, "a", 13.6)
+    _heard_beat(registry, "a", 14.6)
+    _heard_beat(registry, "a", 15.5)
+    # ...and, still silent while "a" beats, is gone once that window is over.
+    assert [r.instance_id for r in registry.expire(15.7)] == ["b"]
+    assert registry.live_count(("in", "out")) == 1
+
+
+def test_one_silent_instance_among_beating_ones_expires_as_before() -> None:
+    registry = InstanceRegistry(expiry_beats=3)
+    _heard_beat(registry, "dead", 0.0)
+    for t in (0.0, 1.0, 2.0, 3.0):
+        _heard_beat(registry, "alive", t + 0.2)
+    assert [r.instance_id for r in registry.expire(3.3)] == ["dead"]
+
+
+def test_a_lone_dead_instance_expires_once_the_silence_outlasts_the_blind_limit() -> None:
+    registry = InstanceRegistry(expiry_beats=3, blind_limit=60.0)
+    _heard_beat(registry, "lone", 0.0)
+    assert registry.expire(30.0) == []
+    assert [r.instance_id for r in registry.expire(60.5)] == ["lone"]
