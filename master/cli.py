@@ -8,7 +8,7 @@ import logging
 from dataclasses import replace
 
 from master.config import load_master_config, master_settings
-from master.master import Master
+from master.master import Master, MasterFailed
 
 __all__ = ["register", "run"]
 
@@ -35,5 +35,9 @@ def run(args: argparse.Namespace) -> int:
         settings = replace(settings, http_port=args.http_port)
     # The CLI turns on INFO for "fogverse"; decisions log under fogverse.master.
     logging.getLogger("fogverse.master").setLevel(logging.getLogger("fogverse").level)
-    asyncio.run(Master(settings).run())
+    try:
+        asyncio.run(Master(settings).run())
+    except MasterFailed as exc:
+        logging.getLogger("fogverse.master").error("master failed: %s", exc)
+        return 1
     return 0

@@ -35,6 +35,7 @@ from fogverse.control import (
     InstanceStopping,
     decode_control,
 )
+from fogverse.errors import FogVerseError
 from fogverse.observer import ENV_CONTROL_KEY
 from master.config import MasterSettings, Worker, master_settings
 from master.http import StatusServer
@@ -46,7 +47,7 @@ from workers.input_output import InputOutputWorker
 from workers.registry import InstanceRegistry, stage_name
 from workers.statistic import StatisticWorker
 
-__all__ = ["TICK_SECONDS", "Master"]
+__all__ = ["TICK_SECONDS", "Master", "MasterFailed"]
 
 log = logging.getLogger("fogverse.master")
 
@@ -55,6 +56,10 @@ TICK_SECONDS = 0.25
 
 _BATCH = 1000
 _POLL_TIMEOUT = 0.2
+
+
+class MasterFailed(FogVerseError):
+    """The master stopped because it could no longer read or tick (it stopped its instances)."""
 
 
 class Master:
@@ -108,6 +113,12 @@ class Master:
         self._assigned = False
         self._reading = False
         self._blind_warned_at: float | None = None
+        self.failure: BaseException | None = None
+        """Why the master stopped on its own, if it did; :meth:`run` raises it."""
+        self.read_retries = 5
+        """Consecutive failed reads of the control topic before the master gives up."""
+        self.read_backoff = 0.5
+        """Seconds before the first retry of a failed read; doubles each time, to 8 s."""
 
     # -- wiring -----------------------------------------------------------------------
 
@@ -170,7 +181,11 @@ class Master:
     # -- running ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Run until :meth:`stop` or SIGTERM/SIGINT, then shut down cleanly."""
+        """Run until :meth:`stop` or SIGTERM/SIGINT, then shut down cleanly.
+
+        Raises :class:`MasterFailed` (after shutting down) when the master stopped
+        on its own: the control reader kept failing or a task of its own ended.
+        """
         restore = self._install_signals()
         try:
             await self.start()
@@ -180,6 +195,8 @@ class Master:
                 await self.close()
             finally:
                 restore()
+        if self.failure is not None:
+            raise MasterFailed(str(self.failure)) from self.failure
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (safe from signal handlers)."""
@@ -203,12 +220,27 @@ class Master:
         if settings.http_port is not None:
             self.http = StatusServer(self, settings.http_host, settings.http_port)
             await self.http.start()
-        self._tasks = [asyncio.create_task(self._read_control(), name="master-reader"),
-                       asyncio.create_task(self._tick_forever(), name="master-ticker")]
+        self._start_tasks()
         log.info("master reading %s on %s; workers: %s%s", settings.consumer_topic,
                  settings.consumer_servers, ", ".join(sorted(settings.workers)),
                  f"; status on http://{settings.http_host}:{self.http.port}/status"
                  if self.http else "")
+
+    def _start_tasks(self) -> None:
+        self._tasks = [asyncio.create_task(self._read_control(), name="master-reader"),
+                       asyncio.create_task(self._tick_forever(), name="master-ticker")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """Reading and ticking end only at shutdown; any other end stops the master."""
+        if self._stopping.is_set():
+            return
+        exc = None if task.cancelled() else task.exception()
+        why = f"{task.get_name()} ended unexpectedly" + (f": {exc!r}" if exc else "")
+        log.error("%s; stopping the master rather than run blind", why, exc_info=exc)
+        self.failure = exc if exc is not None else MasterFailed(why)
+        self._stopping.set()
 
     async def _restore_plans(self) -> None:
         assert self.admin is not None
@@ -257,10 +289,23 @@ class Master:
         loop = asyncio.get_running_loop()
         consumer = self._consumer
         assert consumer is not None
+        failures = 0
         while not self._stopping.is_set():
-            batch: list[Message] = await loop.run_in_executor(
-                self._reader_pool, consumer.consume, _BATCH, _POLL_TIMEOUT
-            )
+            try:
+                batch: list[Message] = await loop.run_in_executor(
+                    self._reader_pool, consumer.consume, _BATCH, _POLL_TIMEOUT
+                )
+            except Exception as exc:
+                failures += 1
+                if failures >= self.read_retries:
+                    raise MasterFailed(f"reading the control topic failed {failures} times "
+                                       f"in a row; last: {exc!r}") from exc
+                delay = min(self.read_backoff * 2 ** (failures - 1), 8.0)
+                log.warning("reading the control topic failed (%d of %d): %r; retrying in "
+                            "%.1fs", failures, self.read_retries, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
             now, wall = time.monotonic(), time.time()
             if not self._reading and (batch or self._assigned):
                 self.reading_from(now)
