@@ -28,12 +28,13 @@ class ParallelConsumer(ParallelRunnable, Consumer):
     _last_commit_at: float = 0.0
 
     def _fetch_size(self) -> int:
-        # Fetch no more than there is room for: a batch waiting on slow workers
-        # would keep the consumer from polling past max.poll.interval.ms and
-        # get it evicted from its group.
+        # At most max_running_task per fetch: a 500-message batch waiting on slow
+        # workers would keep the consumer from polling past max.poll.interval.ms
+        # and get it evicted; one in-flight limit's worth waits at most about
+        # limit x job time / workers.
         slots = self._slots
-        room = self.config.batch_size if slots is None else slots.limit - slots.in_use
-        return max(1, min(self.config.batch_size, room))
+        limit = self.config.batch_size if slots is None else slots.limit
+        return max(1, min(self.config.batch_size, limit))
 
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
         batch, remaining = self._within_limit(batch, remaining)
