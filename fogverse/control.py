@@ -109,7 +109,8 @@ class AutoScaleRequest:
     target_topic: str | None
     service_name: str
     provider: str = "LOCAL"
-    max_instance: int = 1
+    max_instance: int | None = None
+    """None when the request does not say: the declared service's limit applies."""
     min_instance: int | None = None
     extra_configs: dict[str, Any] = field(default_factory=dict)
     group_id: str | None = None
@@ -296,8 +297,8 @@ def _parse_request(body: dict[str, Any]) -> AutoScaleRequest:
     extra = body.get("extra_configs") or {}
     if not isinstance(extra, dict):
         raise ControlDecodeError("bad_body", "extra_configs must be a map")
-    max_instance = _count(body, "max_instance", 1)
-    if max_instance < 1:
+    max_instance = _opt_count(body, "max_instance")
+    if max_instance is not None and max_instance < 1:
         raise ControlDecodeError("bad_body", "max_instance must be at least 1")
     return AutoScaleRequest(
         source_topic=_text(body, "source_topic"),

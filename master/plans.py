@@ -1,7 +1,9 @@
 """From declared services and incoming requests to the plans the auto-deployer follows.
 
 A request is a wish, the config is the law: only a declared service is ever
-deployed, never with more instances than its ``max_instance``, and a request's
+deployed, never with more instances than its ``max_instance`` nor fewer than its
+``min_instance`` (a request that does not say ``max_instance`` keeps the declared
+one), and a request's
 ``extra_configs`` only fill keys the config leaves open (``env`` and ``args``
 never: they would let any producer on the control topic choose what a LOCAL
 child runs).
@@ -66,7 +68,9 @@ def plan_for_request(
             "topic_mismatch",
             f"request for {svc.name!r} names topics {asked}; the config says {declared}",
         )
-    high = min(request.max_instance, svc.max_instance)
+    # The declared limits win: a request narrows them, never widens or breaks them.
+    asked_max = svc.max_instance if request.max_instance is None else request.max_instance
+    high = max(min(asked_max, svc.max_instance), svc.min_instance)
     low = svc.min_instance if request.min_instance is None else request.min_instance
     low = min(max(low, svc.min_instance), high)
     return StagePlan(

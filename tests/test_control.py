@@ -147,3 +147,10 @@ def test_random_bodies_decode_or_fail_cleanly(kind: str, body: dict[str, object]
     except ControlDecodeError:
         return
     assert msg.kind == kind
+
+
+def test_a_request_that_does_not_say_max_instance_decodes_without_one() -> None:
+    raw = msgpack.packb({"kind": "auto_scale_request", "v": 1, "sender": "s", "sent_at": 1.0,
+                         "body": {"source_topic": "a", "service_name": "svc"}})
+    body = decode_control(raw).body
+    assert isinstance(body, AutoScaleRequest) and body.max_instance is None

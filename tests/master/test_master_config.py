@@ -103,6 +103,7 @@ SERVICES = master_settings({"services": {
     "svc": {"provider": "REC", "min_instance": 1, "max_instance": 3,
             "extra_configs": {"zone": "a"}},
     "pinned": {"module": "m", "source_topic": "a", "target_topic": "b", "max_instance": 2},
+    "floor": {"provider": "REC", "min_instance": 2, "max_instance": 5},
 }}, env={}).services
 
 
@@ -117,6 +118,10 @@ SERVICES = master_settings({"services": {
         (AutoScaleRequest("a", "b", "svc", "LOCAL", 2), "provider_mismatch"),
         (AutoScaleRequest("x", "b", "pinned", "LOCAL", 2), "topic_mismatch"),
         (AutoScaleRequest("a", "b", "pinned", "LOCAL", 5), (1, 2)),
+        (AutoScaleRequest("a", "b", "floor", "REC"), (2, 5)),            # no max: declared
+        (AutoScaleRequest("a", "b", "floor", "REC", 1), (2, 2)),         # min wins over max
+        (AutoScaleRequest("a", "b", "floor", "REC", 1, min_instance=0), (2, 2)),
+        (AutoScaleRequest("a", "b", "floor", "REC", 3, min_instance=9), (3, 3)),
     ],
 )
 def test_requests_are_held_to_the_config(
