@@ -106,9 +106,13 @@ class DeployScripts:
         return result
 
     async def stop(self, result: DeployResult) -> None:
-        """Stop an instance (the provider's stop handle decides whether a repeat is harmless)."""
-        self._started.pop(id(result), None)
+        """Stop an instance (the provider's stop handle decides whether a repeat is harmless).
+
+        It is forgotten only once its stop succeeded: after a failure it may still
+        run, and :meth:`close` tries again.
+        """
         await _call(result.stop)
+        self._started.pop(id(result), None)
 
     async def close(self) -> None:
         """Stop every instance started here and not stopped yet, all at once."""

@@ -56,6 +56,9 @@ __all__ = [
 
 log = logging.getLogger("fogverse.master.auto_deployer")
 
+_MAX_BACKOFF = 300.0
+"""The longest wait between two attempts at something that keeps failing."""
+
 
 class Action(enum.StrEnum):
     SCALE_OUT = "scale_out"
@@ -214,6 +217,8 @@ class Deployed:
     started_at: float
     live_id: str | None = None
     """The instance id its heartbeats carry, once one arrived."""
+    stop_failures: int = 0
+    retry_stop_at: float = float("-inf")
 
 
 class PartitionAdmin(Protocol):
@@ -233,6 +238,8 @@ class _Stage:
     provision_after: float = float("-inf")
     task: asyncio.Task[None] | None = None
     last: Decision | None = None
+    unstopped: list[Deployed] = field(default_factory=list)
+    """Dead or never-started instances whose stop failed: kept, and stopped again later."""
 
 
 class AutoDeployer(BaseWorker):
@@ -267,6 +274,7 @@ class AutoDeployer(BaseWorker):
         self._learning_until: float | None = None
         self._wait_for_reader = wait_for_reader
         self._reaping: set[asyncio.Task[None]] = set()
+        self._reaping_of: dict[asyncio.Task[None], Deployed] = {}
         self.decisions: deque[dict[str, Any]] = deque(maxlen=history)
         self.actions: dict[str, int] = {}
 
@@ -317,6 +325,7 @@ class AutoDeployer(BaseWorker):
                                     else now + self.settings.startup_grace)
         for st in self._stages.values():
             self._track_instances(st, now)
+            self._retry_stops(st, now)
             if self._should_provision(st, now):
                 st.task = asyncio.create_task(self._provision(st, now),
                                               name=f"partitions-{stage_name(st.plan.stage)}")
@@ -379,12 +388,40 @@ class AutoDeployer(BaseWorker):
         log.warning("%s: %s; stopping what is left of it", stage_name(st.plan.stage), why)
         st.deployed.remove(d)
         if d.result is not None:
-            self._reap(d.result)
+            st.unstopped.append(d)
+            self._reap(st, d)
 
-    def _reap(self, result: DeployHandle) -> None:
-        task = asyncio.create_task(self._stop_quietly(result))
+    def _retry_stops(self, st: _Stage, now: float) -> None:
+        reaping = {id(d) for d in self._reaping_of.values()}
+        for d in st.unstopped:
+            if id(d) not in reaping and d.stop_failures and now >= d.retry_stop_at:
+                log.info("%s: stopping %s again (%d failed attempt(s))",
+                         stage_name(st.plan.stage), d.deploy_id, d.stop_failures)
+                self._reap(st, d)
+
+    def _reap(self, st: _Stage, d: Deployed) -> None:
+        task = asyncio.create_task(self._stop_forgotten(st, d))
         self._reaping.add(task)
-        task.add_done_callback(self._reaping.discard)
+        self._reaping_of[task] = d
+        task.add_done_callback(self._reaped)
+
+    def _reaped(self, task: asyncio.Task[None]) -> None:
+        self._reaping.discard(task)
+        self._reaping_of.pop(task, None)
+
+    async def _stop_forgotten(self, st: _Stage, d: Deployed) -> None:
+        assert d.result is not None
+        try:
+            await self._scripts.stop(d.result)
+        except Exception as exc:
+            d.stop_failures += 1
+            delay = min(self.settings.deploy_delay * 2 ** d.stop_failures, _MAX_BACKOFF)
+            d.retry_stop_at = self._clock() + delay
+            log.error("%s: stopping %s failed: %r; trying again in %.0fs",
+                      stage_name(st.plan.stage), d.deploy_id, exc, delay)
+        else:
+            if d in st.unstopped:
+                st.unstopped.remove(d)
 
     async def _stop_quietly(self, result: DeployHandle) -> None:
         try:
@@ -469,9 +506,17 @@ class AutoDeployer(BaseWorker):
             return
         # Stop counting it first: while it drains it still beats, but it is leaving.
         self._registry.retire(victim.live_id, self._clock())
+        at = st.deployed.index(victim)
         st.deployed.remove(victim)
         log.info("%s: stopping instance %s", stage_name(st.plan.stage), victim.live_id)
-        await self._scripts.stop(victim.result)
+        try:
+            await self._scripts.stop(victim.result)
+        except BaseException:
+            # It may well still run: count it again (its next beat makes it live),
+            # so a later scale-in retries it and stop() still stops it.
+            self._registry.unretire(victim.live_id)
+            st.deployed.insert(at, victim)
+            raise
 
     # -- shutdown and status ----------------------------------------------------------------
 
@@ -480,15 +525,17 @@ class AutoDeployer(BaseWorker):
         running = [st.task for st in self._stages.values() if st.task and not st.task.done()]
         if running:
             await asyncio.wait(running, timeout=self.settings.start_timeout)
-        results = [d.result for st in self._stages.values() for d in st.deployed if d.result]
+        if self._reaping:
+            await asyncio.gather(*self._reaping, return_exceptions=True)
+        results = [d.result for st in self._stages.values()
+                   for d in (*st.deployed, *st.unstopped) if d.result]
         for st in self._stages.values():
             st.deployed.clear()
+            st.unstopped.clear()
         if results:
             log.info("stopping %d instance(s) started by this master", len(results))
         await asyncio.gather(*(self._stop_quietly(r) for r in results))
-        if self._reaping:
-            await asyncio.gather(*self._reaping, return_exceptions=True)
-        await self._scripts.close()
+        await self._scripts.close()  # tries once more whatever failed to stop
 
     def status(self) -> dict[str, Any]:
         stages = {}
@@ -498,6 +545,7 @@ class AutoDeployer(BaseWorker):
                 "min_instance": st.plan.min_instance, "max_instance": st.plan.max_instance,
                 "deployed": [d.live_id or d.deploy_id for d in st.deployed],
                 "starting": [d.deploy_id for d in st.deployed if d.live_id is None],
+                "unstopped": [d.live_id or d.deploy_id for d in st.unstopped],
                 "last_decision": None if st.last is None else {
                     "action": st.last.action.value, "code": st.last.code,
                     "reason": st.last.reason,

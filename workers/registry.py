@@ -206,6 +206,10 @@ class InstanceRegistry:
             return True  # heard() is not in use: every silence counts
         return self.heard_at > r.next_beat_due() or now - self.heard_at > self.blind_limit
 
+    def unretire(self, instance_id: str) -> None:
+        """Count an instance again (stopping it failed): its next heartbeat makes it live."""
+        self._retired.pop(instance_id, None)
+
     def expire(self, now: float) -> list[InstanceRecord]:
         """Drop and return instances whose heartbeats stopped.
 

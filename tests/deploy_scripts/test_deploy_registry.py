@@ -184,3 +184,23 @@ async def test_deploy_function_gets_the_given_logger() -> None:
 def test_set_deploy_functions_rejects_a_non_callable() -> None:
     with pytest.raises(TypeError, match="'LOCAL' must be callable"):
         DeployScripts().set_deploy_functions("LOCAL", "deploy.sh")  # type: ignore[arg-type]
+
+
+async def test_a_failed_stop_is_remembered_and_close_tries_again() -> None:
+    attempts: list[str] = []
+
+    def stop() -> None:
+        attempts.append("stop")
+        if len(attempts) == 1:
+            raise OSError("provider hiccup")
+
+    scripts = DeployScripts()
+    scripts.set_deploy_functions("TEST", lambda logger, config: DeployResult("svc-1", stop))
+    result = await scripts.deploy(CONFIG)
+    assert result is not None
+    with pytest.raises(OSError):
+        await scripts.stop(result)
+    await scripts.close()
+    assert attempts == ["stop", "stop"]
+    await scripts.close()  # stopped now: nothing left to stop
+    assert attempts == ["stop", "stop"]

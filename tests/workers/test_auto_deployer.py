@@ -17,7 +17,13 @@ from typing import Any
 from worker_helpers import beat
 
 from deploy_scripts import DeployConfig, DeployResult, DeployScripts
-from workers.auto_deployer import AutoDeployer, DeployerSettings, StagePlan
+from workers.auto_deployer import (
+    Action,
+    AutoDeployer,
+    Decision,
+    DeployerSettings,
+    StagePlan,
+)
 from workers.input_output import InputOutputSettings, InputOutputWorker
 from workers.registry import InstanceRegistry
 from workers.statistic import StatisticSettings, StatisticWorker
@@ -290,3 +296,64 @@ async def test_waiting_for_the_reader_starts_the_grace_at_the_first_batch() -> N
     await deployer.tick(13.0)
     await settle(deployer)
     assert rec.started == ["i0"]
+
+
+@dataclass
+class FailingStops(Recorder):
+    """A recorder whose stop handles fail the first ``failures`` times they are called."""
+
+    failures: int = 1
+    attempts: list[str] = field(default_factory=list)
+
+    def __call__(self, logger: logging.Logger, config: DeployConfig) -> DeployResult:
+        instance_id = f"i{next(self.ids)}"
+        self.started.append(instance_id)
+
+        def stop() -> None:
+            self.attempts.append(instance_id)
+            if len(self.attempts) <= self.failures:
+                raise OSError("provider hiccup")
+            self.stopped.append(instance_id)
+
+        return DeployResult(instance_id, stop)
+
+
+async def test_a_failed_scale_in_keeps_the_instance_and_stop_stops_it_later() -> None:
+    rec = FailingStops(failures=1)
+    deployer, registry, _, clock = make(rec, startup_grace=0.0, deploy_delay=0.0)
+    st = deployer._stages[STAGE]
+    for _ in range(2):
+        await deployer._scale_out(st, 2)
+    for name in rec.started:
+        registry.on_heartbeat(beat(name), 0.0)
+    await step(deployer, clock, 0.0)
+    await deployer._act(st, Decision(Action.SCALE_IN, "too_many", "test", 1))
+    assert rec.attempts == ["i1"] and rec.stopped == []
+    assert deployer.status()["stages"]["in->out"]["deployed"] == ["i0", "i1"]
+    assert not registry.is_retired("i1")   # its next beat counts it again
+    await deployer.stop()
+    assert sorted(rec.stopped) == ["i0", "i1"]
+
+
+async def test_a_dead_instance_whose_stop_fails_is_kept_and_stopped_again() -> None:
+    rec = FailingStops(failures=2)
+    registry = InstanceRegistry(expiry_beats=1)
+    deployer, _, _, clock = make(rec, registry=registry, deploy_delay=1.0, startup_grace=0.0)
+    await step(deployer, clock, 0.0)           # deploys i0
+    registry.on_heartbeat(beat("i0"), 0.5)
+    await step(deployer, clock, 1.0)
+    registry.expire(5.0)                       # i0 went silent
+    await step(deployer, clock, 5.0)           # stopping i0 fails
+    await asyncio.gather(*deployer._reaping)
+    assert rec.attempts == ["i0"]
+    assert deployer.status()["stages"]["in->out"]["unstopped"] == ["i0"]
+    await step(deployer, clock, 5.5)           # too soon: no retry yet
+    await asyncio.gather(*deployer._reaping)
+    assert rec.attempts == ["i0"]
+    await step(deployer, clock, 8.0)           # fails again, waits longer
+    await asyncio.gather(*deployer._reaping)
+    assert rec.attempts == ["i0", "i0"]
+    await step(deployer, clock, 20.0)
+    await asyncio.gather(*deployer._reaping)
+    assert "i0" in rec.stopped
+    assert deployer.status()["stages"]["in->out"]["unstopped"] == []
