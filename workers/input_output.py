@@ -7,7 +7,8 @@ broker. Over the samples taken since the stage's instance count last changed
 (at most ``window_seconds``) it concludes:
 
 * NEEDS_MORE when the lag keeps growing, or when output/input is under
-  ``input_output_ratio_threshold`` while messages wait (lag above ``idle_lag``).
+  ``input_output_ratio_threshold`` while messages wait (lag above ``idle_lag``;
+  with the lag unknown, the stage reading under that share of what arrives).
   Zero output is the extreme of this case: it asks for more, it never stops the
   worker (FogVerse's ratio worker returned on zero output and never ran again).
 * HAS_TOO_MANY when, for ``scale_in_hold`` seconds, the lag stays at most
@@ -167,7 +168,8 @@ def assess(
     ratio = output_rate / input_rate if input_rate > _NO_INPUT else None
     lag = window[-1].lag
     base = Assessment(Verdict.STEADY, "", input_rate, output_rate, ratio, lag, slope)
-    more = _needs_more(ratio, lag, slope, input_rate, settings)
+    consumed_rate = _mean([s.consumed for s in window])
+    more = _needs_more(ratio, lag, slope, input_rate, consumed_rate, settings)
     if more is not None:
         return replace(base, verdict=Verdict.NEEDS_MORE, reason=more)
     blocker = _scale_in_blocker(window[-1], ratio, output_rate, lag, settings)
@@ -187,12 +189,26 @@ def assess(
 
 def _needs_more(
     ratio: float | None, lag: int | None, slope: float | None, input_rate: float,
-    settings: InputOutputSettings,
+    consumed_rate: float, settings: InputOutputSettings,
 ) -> str | None:
+    """Why the stage needs more instances, or None.
+
+    The output/input ratio alone cannot tell a slow stage from one that filters
+    (a stage that passes on 10% of its input has a ratio of 0.1 at any speed),
+    so a low ratio counts only while messages wait: a lag above ``idle_lag``, or,
+    when the lag is unknown, a stage that reads under
+    ``input_output_ratio_threshold`` of what arrives. Unknown lag is never taken
+    as "messages waiting" by itself: that scaled a filtering stage whose group
+    lag could not be read to ``max_instance`` and kept it there.
+    """
     growth_floor = max(settings.lag_growth_min, 0.05 * input_rate)
     if slope is not None and lag is not None and lag > settings.idle_lag and slope > growth_floor:
         return f"lag growing {slope:.1f}/s (now {lag})"
-    waiting = lag is None or lag > settings.idle_lag
+    threshold = settings.input_output_ratio_threshold
+    if lag is None:
+        waiting = input_rate > _NO_INPUT and consumed_rate < threshold * input_rate
+    else:
+        waiting = lag > settings.idle_lag
     if ratio is not None and ratio < settings.input_output_ratio_threshold and waiting:
         return (
             f"output/input {ratio:.2f} < {settings.input_output_ratio_threshold:g} "

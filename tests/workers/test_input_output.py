@@ -46,6 +46,11 @@ def window(
         (window(100, 0, [None, None, None]), Verdict.NEEDS_MORE, "output/input 0.00"),
         # low ratio but nothing waits: a filtering stage, not a slow one
         (window(100, 30, [0, 2, 1]), Verdict.STEADY, "scale_in_ratio"),
+        # a filtering stage whose lag is unknown: it reads all that arrives
+        (window(100, 10, [None, None, None], consumed=100), Verdict.STEADY, "scale_in_ratio"),
+        (window(None, 10, [None, None, None], consumed=100), Verdict.STEADY, "scale_in_ratio"),
+        # lag unknown, but it reads half of what arrives: messages must be waiting
+        (window(100, 5, [None, None, None], consumed=50), Verdict.NEEDS_MORE, "lag unknown"),
         # lag high but shrinking: catching up
         (window(100, 150, [900, 800, 700]), Verdict.STEADY, "lag 700 > idle_lag"),
         # too few samples
