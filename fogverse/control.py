@@ -37,6 +37,7 @@ __all__ = [
     "KIND_HEARTBEAT",
     "KIND_INSTANCE_STOPPING",
     "MAX_CONTROL_BYTES",
+    "MIN_HEARTBEAT_INTERVAL",
     "AutoScaleRequest",
     "ControlBody",
     "ControlDecodeError",
@@ -54,6 +55,10 @@ KIND_INSTANCE_STOPPING: Final = "instance_stopping"
 
 MAX_CONTROL_BYTES: Final = 64 * 1024
 """Control messages are small; anything bigger is garbage or an attack."""
+
+MIN_HEARTBEAT_INTERVAL: Final = 1e-3
+"""The shortest interval a heartbeat may cover (the observer never reports less):
+anything shorter turns its counts into absurd rates and /status into Infinity."""
 
 # Bounds handed to msgpack so a hostile message cannot make the reader allocate
 # much before validation rejects it.
@@ -276,8 +281,9 @@ def _seconds(body: dict[str, Any], name: str, default: float | None) -> float | 
 
 def _parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
     interval = _seconds(body, "interval", 1.0)
-    if not interval:  # a zero interval would turn counts into infinite rates
-        raise ControlDecodeError("bad_body", "interval must be positive")
+    if interval is None or interval < MIN_HEARTBEAT_INTERVAL:
+        raise ControlDecodeError("bad_body",
+                                 f"interval must be at least {MIN_HEARTBEAT_INTERVAL:g}s")
     return Heartbeat(
         instance_id=_text(body, "instance_id"),
         service_name=_text(body, "service_name", ""),
