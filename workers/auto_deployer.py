@@ -20,6 +20,12 @@ Rules, in order (the first that applies wins):
    HAS_TOO_MANY -> scale in unless at ``min_instance``;
 10. otherwise hold.
 
+A scale-out is also held while the stage backs off: each instance in a row that
+sends no heartbeat within ``start_timeout`` doubles the wait before the next
+start (``start_timeout``, then twice that, up to 5 minutes), so a service that
+cannot start is not redeployed every half minute forever. A heartbeat from a
+started instance ends the backoff.
+
 Before a stage grows past its source topic's partition count the topic gets
 more partitions, so the new instance has something to read.
 """
@@ -110,6 +116,9 @@ class ScaleInputs:
     last_appeared_at: float | None = None
     busy: bool = False
     learning_until: float = float("-inf")
+    backoff_until: float = float("-inf")
+    """No scale-out before this: recent instances never started."""
+    backoff_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +133,16 @@ class Decision:
 
 def decide(x: ScaleInputs, s: DeployerSettings) -> Decision:
     """What to do for one stage now. Pure: the same inputs give the same decision."""
+    d = _decide(x, s)
+    if d.action is Action.SCALE_OUT and x.now < x.backoff_until:
+        left = x.backoff_until - x.now
+        return Decision(Action.HOLD, "start_backoff",
+                        f"{d.reason}, but backing off {left:.0f}s more: {x.backoff_reason}",
+                        x.live + x.starting)
+    return d
+
+
+def _decide(x: ScaleInputs, s: DeployerSettings) -> Decision:
     count = x.live + x.starting
 
     def hold(code: str, reason: str) -> Decision:
@@ -239,6 +258,10 @@ class _Stage:
     task: asyncio.Task[None] | None = None
     last: Decision | None = None
     unstopped: list[Deployed] = field(default_factory=list)
+    start_failures: int = 0
+    """Instances in a row that sent no heartbeat within start_timeout."""
+    backoff_until: float = float("-inf")
+    backoff_reason: str = ""
     """Dead or never-started instances whose stop failed: kept, and stopped again later."""
 
 
@@ -358,6 +381,7 @@ class AutoDeployer(BaseWorker):
             busy=st.task is not None and not st.task.done(),
             learning_until=(float("-inf") if self._learning_until is None
                             else self._learning_until),
+            backoff_until=st.backoff_until, backoff_reason=st.backoff_reason,
         )
 
     def _track_instances(self, st: _Stage, now: float) -> None:
@@ -365,6 +389,7 @@ class AutoDeployer(BaseWorker):
         stage = st.plan.stage
         live = {r.instance_id: r for r in self._registry.instances(stage)}
         bound = {d.live_id for d in st.deployed if d.live_id}
+        was_bound = len(bound)
         for d in st.deployed:
             if d.live_id is None and d.deploy_id in live:
                 d.live_id = d.deploy_id
@@ -377,12 +402,26 @@ class AutoDeployer(BaseWorker):
                 if newcomer is not None:
                     d.live_id = newcomer.instance_id
                     bound.add(newcomer.instance_id)
+        if st.start_failures and len(bound) > was_bound:
+            log.info("%s: a started instance heartbeats; start backoff over",
+                     stage_name(stage))
+            st.start_failures, st.backoff_until = 0, float("-inf")
         for d in list(st.deployed):
             if d.live_id is not None and d.live_id not in live:
                 self._forget(st, d, f"instance {d.live_id} stopped heartbeating")
             elif d.live_id is None and now - d.started_at > self.settings.start_timeout:
-                self._forget(st, d, f"instance {d.deploy_id} sent no heartbeat within "
-                                    f"start_timeout {self.settings.start_timeout:g}s")
+                why = (f"instance {d.deploy_id} sent no heartbeat within "
+                       f"start_timeout {self.settings.start_timeout:g}s")
+                self._forget(st, d, why)
+                self._back_off(st, now, why)
+
+    def _back_off(self, st: _Stage, now: float, why: str) -> None:
+        st.start_failures += 1
+        delay = min(self.settings.start_timeout * 2 ** (st.start_failures - 1), _MAX_BACKOFF)
+        st.backoff_until = now + delay
+        st.backoff_reason = f"{st.start_failures} start(s) in a row failed; last: {why}"
+        log.warning("%s: next start in %.0fs at the earliest (%s)", stage_name(st.plan.stage),
+                    delay, st.backoff_reason)
 
     def _forget(self, st: _Stage, d: Deployed, why: str) -> None:
         log.warning("%s: %s; stopping what is left of it", stage_name(st.plan.stage), why)

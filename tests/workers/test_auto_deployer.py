@@ -357,3 +357,25 @@ async def test_a_dead_instance_whose_stop_fails_is_kept_and_stopped_again() -> N
     await asyncio.gather(*deployer._reaping)
     assert "i0" in rec.stopped
     assert deployer.status()["stages"]["in->out"]["unstopped"] == []
+
+
+async def test_a_service_that_never_starts_is_redeployed_with_growing_backoff() -> None:
+    rec = Recorder()
+    deployer, registry, _, clock = make(rec, start_timeout=5.0, deploy_delay=0.0,
+                                        startup_grace=0.0)
+    await step(deployer, clock, 0.0)            # i0 (below min)
+    await step(deployer, clock, 6.0)            # i0 never beat: back off 5 s
+    assert rec.started == ["i0"]
+    assert deployer.decisions[-1]["code"] == "start_backoff"
+    assert "no heartbeat within start_timeout" in deployer.decisions[-1]["reason"]
+    await step(deployer, clock, 10.0)
+    assert rec.started == ["i0"]
+    await step(deployer, clock, 11.0)           # i1
+    await step(deployer, clock, 17.0)           # i1 never beat: back off 10 s
+    await step(deployer, clock, 26.0)
+    assert rec.started == ["i0", "i1"]
+    await step(deployer, clock, 27.0)           # i2, which starts
+    registry.on_heartbeat(beat("i2"), 27.5)
+    await step(deployer, clock, 28.0)
+    assert deployer._stages[STAGE].start_failures == 0
+    assert rec.started == ["i0", "i1", "i2"]

@@ -88,3 +88,14 @@ def test_invariants(i: ScaleInputs) -> None:
     if d.action is Action.SCALE_IN:
         assert d.target == count - 1 and i.stoppable > 0
         assert count > i.max_instance or (d.target >= i.min_instance and not i.spike)
+
+
+def test_start_backoff_holds_scale_out_but_not_scale_in() -> None:
+    s = DeployerSettings()
+    below = ScaleInputs(now=10.0, live=0, min_instance=1, max_instance=3,
+                        backoff_until=20.0, backoff_reason="2 start(s) in a row failed")
+    held = decide(below, s)
+    assert held.code == "start_backoff" and "2 start(s) in a row failed" in held.reason
+    assert decide(dataclasses.replace(below, now=20.0), s).code == "below_min"
+    above = dataclasses.replace(below, live=4, stoppable=1)
+    assert decide(above, s).code == "above_max"
