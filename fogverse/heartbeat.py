@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fogverse.config import StageConfig
+from fogverse.control import MIN_HEARTBEAT_INTERVAL
 from fogverse.observer import InstanceInfo, Observer, auto_scale_request
 from fogverse.stats import StageStats
 
@@ -119,7 +120,7 @@ class HeartbeatReporter:
             self.observer.heartbeat(
                 consumed=max(0, totals.consumed - last.consumed),
                 produced=max(0, totals.produced - last.produced),
-                interval=max(now - self._last_at, 1e-3),
+                interval=max(now - self._last_at, MIN_HEARTBEAT_INTERVAL),
                 processing_seconds=processing,
                 lag=totals.lag,
             )

@@ -24,6 +24,7 @@ from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.constants import DEFAULT_CONTROL_TOPIC
 from fogverse.control import (
+    MIN_HEARTBEAT_INTERVAL,
     AutoScaleRequest,
     ControlBody,
     Heartbeat,
@@ -156,7 +157,7 @@ class Observer:
             now = time.monotonic()
             consumed, produced = self._pending
             self._pending = [0, 0]
-            interval = max(now - self._last_sent, 1e-3)
+            interval = max(now - self._last_sent, MIN_HEARTBEAT_INTERVAL)
             self._last_sent = now
         self.heartbeat(consumed, produced, interval)
 
