@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fogverse.constants import DEFAULT_CONTROL_TOPIC, ENV_BOOTSTRAP
 from fogverse.errors import ConfigError
 
-__all__ = ["ENV_NAMES", "ErrorPolicy", "StageConfig", "resolve_config"]
+__all__ = ["ENV_NAMES", "ErrorPolicy", "StageConfig", "connection_settings", "resolve_config"]
 
 ErrorPolicy = Literal["dead-letter", "skip", "stop"]
 ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "stop")
@@ -99,6 +99,17 @@ class StageConfig:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(StageConfig))
+
+_CONNECTION_PREFIXES = ("security.", "sasl.", "ssl.")
+
+
+def connection_settings(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the security options of a client settings map.
+
+    What an auxiliary client (admin, heartbeats, the master's readers) shares
+    with a stage: how to reach the cluster, not the stage's tuning.
+    """
+    return {k: v for k, v in extra.items() if k.startswith(_CONNECTION_PREFIXES)}
 
 
 def _setting_name(name: str) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fogverse.config import StageConfig
+from fogverse.config import StageConfig, connection_settings
 from fogverse.control import MIN_HEARTBEAT_INTERVAL
 from fogverse.observer import InstanceInfo, Observer, auto_scale_request
 from fogverse.stats import StageStats
@@ -206,7 +206,7 @@ def reporter_for_stage(
     )
     observer = Observer(
         config.control_topic, config.effective_producer_servers,
-        info=info, extra=_security_only(config.kafka_extra),
+        info=info, extra=connection_settings(config.kafka_extra),
     )
     stats = stage.stats
     if deploy_config is None:
@@ -230,7 +230,3 @@ def start_heartbeats(stage: StageLike) -> asyncio.Task[None] | None:
         return None
     return reporter_for_stage(stage).run_in_background()
 
-
-def _security_only(extra: Mapping[str, Any]) -> dict[str, Any]:
-    # Stage tuning (fetch sizes, group options) would be wrong for this producer.
-    return {k: v for k, v in extra.items() if k.startswith(("security.", "sasl.", "ssl."))}

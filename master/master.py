@@ -27,6 +27,7 @@ from confluent_kafka import KafkaError, Message
 
 from deploy_scripts import DeployScripts, LocalProvider, ServiceSpec
 from fogverse.admin import KafkaAdmin
+from fogverse.config import connection_settings
 from fogverse.constants import ENV_BOOTSTRAP
 from fogverse.control import (
     AutoScaleRequest,
@@ -206,7 +207,9 @@ class Master:
         """Connect, start the workers and the status server; return once reading."""
         settings = self.settings
         self._started_at = time.monotonic()
-        self.admin = KafkaAdmin(settings.consumer_servers, _security_only(settings.kafka_extra))
+        self.admin = KafkaAdmin(
+            settings.consumer_servers, connection_settings(settings.kafka_extra)
+        )
         await self.admin.ensure_topic(settings.consumer_topic, 1)
         if self.deployer is not None and settings.state_topic:
             await self._restore_plans()
@@ -246,7 +249,7 @@ class Master:
         assert self.admin is not None
         settings = self.settings
         self._store = PlanStore(settings.consumer_servers, settings.consumer_group_id,
-                                settings.state_topic, _security_only(settings.kafka_extra))
+                                settings.state_topic, connection_settings(settings.kafka_extra))
         for stored in await self._store.load(self.admin):
             # The config may have changed since: the stored plan is a request
             # like any other and meets the same checks.
@@ -276,7 +279,7 @@ class Master:
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 100,
             "logger": log,
-            **_security_only(self.settings.kafka_extra),
+            **connection_settings(self.settings.kafka_extra),
         }
 
     async def _start_lock_worker(self) -> None:
@@ -539,6 +542,3 @@ def _as_request(plan: StagePlan) -> AutoScaleRequest:
 def _overrides(worker: BaseWorker, hook: str) -> bool:
     return getattr(type(worker), hook) is not getattr(BaseWorker, hook)
 
-
-def _security_only(extra: Any) -> dict[str, Any]:
-    return {k: v for k, v in dict(extra).items() if k.startswith(("security.", "sasl.", "ssl."))}

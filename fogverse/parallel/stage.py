@@ -303,9 +303,7 @@ class ParallelRunnable(Runnable):
                 if payload is not None and self._forwards:
                     started = time.perf_counter()
                     self._produce(payload)
-                    elapsed = time.perf_counter() - started
-                    self.stats.step_seconds["send"] += elapsed
-                    self._timings["send"] = elapsed
+                    self._record_step("send", started)
                 self._sent_on(job.ctx)
             else:
                 self._failed_in_worker(job.ctx, outcome)

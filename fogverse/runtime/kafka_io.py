@@ -11,7 +11,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from fogverse.config import StageConfig
+from fogverse.config import StageConfig, connection_settings
 from fogverse.errors import BrokerUnavailableError
 
 __all__ = ["admin_conf", "consumer_conf", "ensure_topics", "producer_conf", "wait_for_broker"]
@@ -71,7 +71,7 @@ def producer_conf(config: StageConfig, client_id: str) -> dict[str, Any]:
 def admin_conf(servers: str, extra: dict[str, Any]) -> dict[str, Any]:
     conf: dict[str, Any] = {"bootstrap.servers": servers, "logger": log}
     # Only security and connection options make sense for the admin client.
-    conf.update({k: v for k, v in extra.items() if k.startswith(("security.", "sasl.", "ssl."))})
+    conf.update(connection_settings(extra))
     return conf
 
 

@@ -404,12 +404,16 @@ class Runnable:
         result = fn(data)
         if is_async:
             result = await result
-        elapsed = time.perf_counter() - started
-        self.stats.step_seconds[name] += elapsed
-        self._timings[name] = elapsed
+        self._record_step(name, started)
         if hooks:
             result = await self._hook(f"_after_{name}", result)
         return result
+
+    def _record_step(self, name: str, started: float) -> None:
+        """Add the time since ``started`` to step ``name``: totals and this message's row."""
+        elapsed = time.perf_counter() - started
+        self.stats.step_seconds[name] += elapsed
+        self._timings[name] = elapsed
 
     async def _emit(self, data: Any) -> None:
         """process -> encode -> send for the current message."""
@@ -431,9 +435,7 @@ class Runnable:
             await self.send(payload)
         elif self._forwards:
             self._produce(payload)
-        elapsed = time.perf_counter() - started
-        self.stats.step_seconds["send"] += elapsed
-        self._timings["send"] = elapsed
+        self._record_step("send", started)
         if hooks:
             await self._hook("_after_send", payload)
 
