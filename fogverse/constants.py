@@ -9,6 +9,28 @@ from typing import Final
 ENV_BOOTSTRAP: Final = "FOGVERSE_BOOTSTRAP"
 """An existing cluster to use instead of starting the embedded broker."""
 
+ENV_INSTANCE_ID: Final = "FOGVERSE_INSTANCE_ID"
+"""Set by a deploy provider on each instance it starts, so heartbeats name it."""
+
+ENV_SERVICE_NAME: Final = "FOGVERSE_SERVICE_NAME"
+"""Set by a deploy provider: the declared service an instance belongs to."""
+
+ENV_NODE_ID: Final = "FOGVERSE_NODE_ID"
+"""The device an instance or agent runs on, as the scheduler knows it."""
+
+ENV_CONTROL_KEY: Final = "FOGVERSE_CONTROL_KEY"
+"""Shared secret that signs control messages and state records (HMAC)."""
+
+ENV_CLIENT: Final = "FOGVERSE_CLIENT"
+"""Kafka client backend to use: ``confluent`` (default) or ``aiokafka``."""
+
+# Deploy provider names, as users write them in configs and DeployConfig.
+PROVIDER_LOCAL: Final = "LOCAL"
+PROVIDER_AGENT: Final = "AGENT"
+PROVIDER_DOCKER: Final = "DOCKER"
+PROVIDER_KUBERNETES: Final = "KUBERNETES"
+DEFAULT_PROVIDER: Final = PROVIDER_LOCAL
+
 DEFAULT_CONTROL_TOPIC: Final = "fogverse-control"
 """Heartbeats, auto-scale requests and stop notices travel here."""
 

@@ -1,10 +1,11 @@
 """Session fixtures: one real Kafka broker for the whole run, and names that never clash.
 
 ``kafka_bootstrap`` is ``$FOGVERSE_BOOTSTRAP`` when set, else the address of one
-embedded broker started on first use. Tests that use it carry ``@pytest.mark.kafka``
-so ``pytest -m "not kafka"`` runs without Java. When no broker can be started the
-Kafka tests are skipped on a developer's machine but fail when ``$CI`` is set, so a
-CI run can never pass by skipping them.
+embedded broker started on first use. Every test that needs it, directly or through
+another fixture, is marked ``kafka`` here at collection (``kafka_jars`` too), so
+``pytest -m "not kafka"`` runs without Java and no test has to remember the marker.
+When no broker can be started the Kafka tests are skipped on a developer's machine
+but fail when ``$CI`` is set, so a CI run can never pass by skipping them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from fogverse.constants import ENV_BOOTSTRAP
 from fogverse.errors import BrokerUnavailableError
 
 TOPIC_READY_TIMEOUT_S = 30.0
+
+
+BROKER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_jars"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kafka)
 
 
 def skip_or_fail(exc: BrokerUnavailableError) -> NoReturn:
