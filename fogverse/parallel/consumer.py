@@ -10,7 +10,7 @@ from fogverse.context import MessageContext
 from fogverse.offsets import WorkUnit
 from fogverse.parallel.stage import ParallelRunnable
 from fogverse.runtime.consumer import Consumer
-from fogverse.runtime.runnable import _Delivery
+from fogverse.runtime.flight import Delivery
 
 __all__ = ["ParallelConsumer"]
 
@@ -59,7 +59,8 @@ class ParallelConsumer(ParallelRunnable, Consumer):
         unit = WorkUnit(born=self._batch_born)
         self._tracker.open(unit, tp, ctx.offset)  # type: ignore[arg-type]
         self.stats.consumed += 1
-        self._admit(ctx, ctx.value or b"", ctx.content_type, _Delivery(self, unit), tp)
+        flight = self._in_flight(ctx, Delivery(self, unit))
+        self._admit(flight, ctx.value or b"", ctx.content_type, tp)
 
     def _while_full(self) -> None:
         # Admission can wait for long stretches of slow work; commits must not.
@@ -68,7 +69,3 @@ class ParallelConsumer(ParallelRunnable, Consumer):
         if now - self._last_commit_at >= self.config.commit_interval:
             self._commit()
             self._last_commit_at = now
-
-    def _sent_on(self, ctx: MessageContext) -> None:
-        e2e = self._record_latency(ctx) if self._is_sink else None
-        self._profile_row(ctx, e2e)

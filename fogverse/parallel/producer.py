@@ -9,6 +9,7 @@ from typing import Any
 
 from fogverse.context import MessageContext
 from fogverse.parallel.stage import ParallelRunnable
+from fogverse.runtime.flight import InFlight
 from fogverse.runtime.producer import Producer
 
 __all__ = ["ParallelProducer"]
@@ -22,7 +23,6 @@ class ParallelProducer(ParallelRunnable, Producer):
     """
 
     async def _main_loop(self) -> None:
-        self._unit_delivery = self._no_unit
         is_async = inspect.iscoroutinefunction(self.receive)
         remaining = self.config.max_messages
         count = 0
@@ -31,10 +31,10 @@ class ParallelProducer(ParallelRunnable, Producer):
                 break
             async with self._guard():
                 ctx = MessageContext(value=None, headers=[self._created_now()])
-                self.message = ctx
-                data = await self._receive(is_async)
+                flight = self._in_flight(ctx, self._no_unit)
+                data = await self._receive(flight, is_async)
                 if data is not None:
-                    self._admit_data(data, ctx)
+                    self._admit_data(data, flight)
             if data is None:
                 await asyncio.sleep(0.005)
                 continue
@@ -42,17 +42,16 @@ class ParallelProducer(ParallelRunnable, Producer):
             await self._after_source_message(count, remaining)
         self._poll_deliveries()
 
-    def _admit_data(self, data: Any, ctx: MessageContext) -> None:
+    def _admit_data(self, data: Any, flight: InFlight) -> None:
         if self.stats.first_input_at is None:
             self.stats.first_input_at = time.monotonic()
         self.stats.consumed += 1
         try:
             payload, content_type = self.codec.encode(data)
         except Exception as exc:
-            self._current_step = "encode"
-            self._unit_delivery = self._no_unit
-            self._message_failed(exc, ctx)
+            flight.step = "encode"
+            self._message_failed(flight, exc)
             return
         # The encoded input is what a dead letter of this message carries.
-        ctx.value = payload
-        self._admit(ctx, payload, content_type, self._no_unit, None)
+        flight.ctx.value = payload
+        self._admit(flight, payload, content_type, None)

@@ -30,7 +30,9 @@ from fogverse.parallel.reorder import ReorderBuffer, Ticket
 from fogverse.parallel.settings import PARALLEL_FIELDS, ParallelSettings
 from fogverse.parallel.slots import Slots
 from fogverse.parallel.threads import ThreadPool
-from fogverse.runtime.runnable import Runnable, _Delivery
+from fogverse.runtime.flight import Delivery, InFlight
+from fogverse.runtime.path import MessagePath
+from fogverse.runtime.runnable import Runnable
 
 __all__ = ["ParallelRunnable"]
 
@@ -57,10 +59,9 @@ class _Pool(Protocol[T_contra]):
 
 @dataclass(eq=False, slots=True)
 class _Job:
-    """One admitted message: where it came from, its unit, its place in line."""
+    """One admitted message: the message in flight and its place in line."""
 
-    ctx: MessageContext
-    delivery: _Delivery
+    flight: InFlight
     ticket: Ticket[tuple[_Job, Outcome]]
 
 
@@ -109,7 +110,7 @@ class ParallelRunnable(Runnable):
         self._emit_lock: asyncio.Lock | None = None
         self._processor_blob: bytes | None = None
         self._run_settings = self._parallel_base
-        self._no_unit = _Delivery(self, None)
+        self._no_unit = Delivery(self, None)
         self.pool_stats: PoolStats | None = None
         """The worker pool's counters (bytes sent, deaths, retries); kept after stop."""
 
@@ -199,7 +200,7 @@ class ParallelRunnable(Runnable):
 
     def _warn_ignored_steps(self) -> None:
         ignored = [f"{step}()" for step in _WORKER_STEPS
-                   if getattr(type(self), step) is not getattr(Runnable, step)]
+                   if getattr(type(self), step) is not getattr(MessagePath, step)]
         ignored += [name for name in self._hooks if name.rsplit("_", 1)[-1] in _WORKER_STEPS]
         if ignored:
             log.warning("%s: decode, process and encode run in the workers through the "
@@ -270,12 +271,13 @@ class ParallelRunnable(Runnable):
         """Upkeep while admission waits (delivery reports; commits for consumers)."""
         self._poll_deliveries()
 
-    def _admit(self, ctx: MessageContext, payload: bytes, content_type: str | None,
-               delivery: _Delivery, key: Hashable) -> None:
+    def _admit(self, flight: InFlight, payload: bytes, content_type: str | None,
+               key: Hashable) -> None:
         slots, pool = self._slots, self._pool
         assert slots is not None and pool is not None
         slots.take()
-        job = _Job(ctx, delivery, self._reorder.reserve(key))
+        flight.step = "process"
+        job = _Job(flight, self._reorder.reserve(key))
         pool.submit(job, payload, content_type)
 
     def _job_done(self, job: _Job, outcome: Outcome) -> None:
@@ -295,38 +297,40 @@ class ParallelRunnable(Runnable):
     def _emit_now(self, job: _Job, outcome: Outcome) -> None:
         """Send one answer on as its own input's output (no hook, no custom send())."""
         saved = self._enter(job)
+        flight = job.flight
         try:
             if self._fatal is not None:
-                self._hold_back()
+                self._hold_back(flight)
             elif isinstance(outcome, Done):
-                payload = self._take_done(outcome)
+                payload = self._take_done(flight, outcome)
                 if payload is not None and self._forwards:
                     started = time.perf_counter()
-                    self._produce(payload)
-                    self._record_step("send", started)
-                self._sent_on(job.ctx)
+                    self._produce(flight, payload)
+                    self._spend(flight, 3, started)
+                self._finished(flight)
             else:
-                self._failed_in_worker(job.ctx, outcome)
+                self._failed_in_worker(flight, outcome)
         except Exception as exc:
-            self._send_failed(exc, job.ctx)
+            self._send_failed(flight, exc)
         finally:
             self._leave(job, saved)
 
     async def _emit_job(self, job: _Job, outcome: Outcome) -> None:
         """As :meth:`_emit_now`, through the send hooks and the user's send()."""
         saved = self._enter(job)
+        flight = job.flight
         try:
             if self._fatal is not None:
-                self._hold_back()
+                self._hold_back(flight)
             elif isinstance(outcome, Done):
-                payload = self._take_done(outcome)
+                payload = self._take_done(flight, outcome)
                 if payload is not None:
-                    await self._deliver(payload)
-                self._sent_on(job.ctx)
+                    await self._send_out(flight, payload)
+                self._finished(flight)
             else:
-                self._failed_in_worker(job.ctx, outcome)
+                self._failed_in_worker(flight, outcome)
         except Exception as exc:
-            self._send_failed(exc, job.ctx)
+            self._send_failed(flight, exc)
         finally:
             self._leave(job, saved)
 
@@ -366,53 +370,50 @@ class ParallelRunnable(Runnable):
         async with lock:
             yield
 
-    def _enter(self, job: _Job) -> tuple[MessageContext | None, _Delivery | None]:
-        saved = self.message, getattr(self, "_unit_delivery", None)
-        self.message = job.ctx
-        self._unit_delivery = job.delivery
+    def _enter(self, job: _Job) -> tuple[MessageContext | None, InFlight | None]:
+        saved = self.message, self._flight
+        self.message = job.flight.ctx
+        self._flight = job.flight
         return saved
 
-    def _leave(self, job: _Job, saved: tuple[MessageContext | None, _Delivery | None]) -> None:
+    def _leave(self, job: _Job, saved: tuple[MessageContext | None, InFlight | None]) -> None:
         self._finish(job)
         # The main loop may be between receive() and admission: give its
         # message back, so no two messages ever share self.message.
-        self.message, delivery = saved
-        if delivery is not None:
-            self._unit_delivery = delivery
+        self.message, self._flight = saved
 
-    def _hold_back(self) -> None:
+    def _hold_back(self, flight: InFlight) -> None:
         # The stage is stopping on an error: send nothing more, and never commit
         # this input, so a restart redoes it instead of losing it.
-        self._fail_unit()
+        unit = flight.delivery.unit
+        if unit is not None:
+            unit.failed = True
 
-    def _take_done(self, outcome: Done) -> bytes | None:
+    def _take_done(self, flight: InFlight, outcome: Done) -> bytes | None:
         self.stats.step_seconds["process"] += outcome.seconds
         # decode and encode ran in the worker too; their time is in here.
-        self._timings["process"] = outcome.seconds
-        self._content_type = outcome.content_type
-        self._current_step = "send"
+        if flight.timings is not None:
+            flight.timings["process"] = outcome.seconds
+        flight.content_type = outcome.content_type
+        flight.step = "send"
         return outcome.payload
 
-    def _failed_in_worker(self, ctx: MessageContext, outcome: Failed | Crashed) -> None:
+    def _failed_in_worker(self, flight: InFlight, outcome: Failed | Crashed) -> None:
         if isinstance(outcome, Failed):
             self.stats.step_seconds["process"] += outcome.seconds
-            self._current_step = outcome.step
-            self._message_failed(ProcessorError(outcome.step, outcome.error_type,
-                                                outcome.message, outcome.traceback), ctx)
+            flight.step = outcome.step
+            self._message_failed(flight, ProcessorError(outcome.step, outcome.error_type,
+                                                        outcome.message, outcome.traceback))
         else:
-            self._current_step = "process"
-            self._message_failed(WorkerCrashedError(outcome.reason, outcome.kills), ctx)
+            flight.step = "process"
+            self._message_failed(flight, WorkerCrashedError(outcome.reason, outcome.kills))
 
-    def _send_failed(self, exc: Exception, ctx: MessageContext) -> None:
-        self._current_step = "send"
-        self._message_failed(exc, ctx)
-
-    def _sent_on(self, ctx: MessageContext) -> None:
-        """A message's output left: a profiling row (sinks also record latency)."""
-        self._profile_row(ctx, None)
+    def _send_failed(self, flight: InFlight, exc: Exception) -> None:
+        flight.step = "send"
+        self._message_failed(flight, exc)
 
     def _finish(self, job: _Job) -> None:
-        unit = job.delivery.unit
+        unit = job.flight.delivery.unit
         if unit is not None:
             unit.sealed = True
             self._tracker.settle(unit)

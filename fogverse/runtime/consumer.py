@@ -17,8 +17,8 @@ from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
 from fogverse.offsets import TopicPartitionKey, WorkUnit
 from fogverse.runtime import kafka_io
-from fogverse.runtime.fast_path import run_batch
-from fogverse.runtime.runnable import Runnable, _Delivery
+from fogverse.runtime.flight import Delivery, InFlight
+from fogverse.runtime.runnable import Runnable
 
 __all__ = ["Consumer"]
 
@@ -139,11 +139,27 @@ class Consumer(Runnable):
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
         batch, remaining = self._within_limit(batch, remaining)
         unit = WorkUnit(born=self._batch_born)
-        self._unit_delivery = _Delivery(self, unit)
-        if self._fast:
-            run_batch(self, batch, unit)
-        else:
-            await self._handle_slow(batch, unit)
+        delivery = Delivery(self, unit)
+        last = unit.last
+        consumed = 0
+        try:
+            for msg in batch:
+                err = msg.error()
+                if err is not None:
+                    self._consumer_error(err)
+                else:
+                    ctx = MessageContext(
+                        msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
+                        msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
+                    )
+                    last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
+                    consumed += 1
+                    await self._pass(self._in_flight(ctx, delivery), ctx.value)
+                if self._fatal is not None:
+                    break
+        finally:
+            self.stats.consumed += consumed
+            self._flush_spent()
         unit.sealed = True
         self._tracker.add(unit)
         self._tracker.settle(unit)
@@ -151,40 +167,13 @@ class Consumer(Runnable):
             self.stop()
         return remaining
 
-    async def _handle_slow(self, batch: list[Message], unit: WorkUnit) -> None:
-        for msg in batch:
-            err = msg.error()
-            if err is not None:
-                self._consumer_error(err)
-            else:
-                await self._handle(msg, unit)
-            if self._fatal is not None:
-                break
-
-    def _begin(self, msg: Message, unit: WorkUnit) -> MessageContext:
-        ctx = MessageContext(
-            msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
-            msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
-        )
-        self.message = ctx
-        unit.last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
-        self.stats.consumed += 1
-        return ctx
-
-    async def _handle(self, msg: Message, unit: WorkUnit) -> None:
-        ctx = self._begin(msg, unit)
-        try:
-            data = await self._step("decode", self.decode, ctx.value, self._async_decode)
-            await self._emit(data)
-        except Exception as exc:
-            self._message_failed(exc, ctx)
-            return
-        e2e = self._record_latency(ctx) if self._is_sink else None
-        self._profile_row(ctx, e2e)
-
-    def _prepare_hooks(self) -> None:
-        super()._prepare_hooks()
+    def _prepare_path(self) -> None:
+        super()._prepare_path()
         self._is_sink = self.config.producer_topic is None or self._sends_itself
+
+    def _finished(self, flight: InFlight) -> None:
+        e2e = self._record_latency(flight.ctx) if self._is_sink else None
+        self._profile_row(flight, e2e)
 
     def _record_latency(self, ctx: MessageContext) -> float | None:
         """End-to-end seconds since the source created the message, if it says."""
@@ -199,8 +188,7 @@ class Consumer(Runnable):
 
     def _consumer_error(self, err: KafkaError) -> None:
         if err.fatal():
-            self._fatal = KafkaException(err)
-            self.stop()
+            self._halt(KafkaException(err))
         log.warning("%s: consumer error: %s", self.name, err)
 
     # -- commits and rebalances ----------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Any
 from fogverse.config import StageConfig
 from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
-from fogverse.runtime.runnable import Runnable, _Delivery
+from fogverse.runtime.flight import Delivery, InFlight
+from fogverse.runtime.runnable import Runnable
 
 __all__ = ["Producer"]
 
@@ -39,31 +40,27 @@ class Producer(Runnable):
         raise NotImplementedError(f"{self.name} must define receive()")
 
     async def _main_loop(self) -> None:
-        self._unit_delivery = _Delivery(self, None)
+        delivery = Delivery(self, None)
         is_async = inspect.iscoroutinefunction(self.receive)
         remaining = self.config.max_messages
         count = 0
         while not self._stopping.is_set():
-            ctx = MessageContext(value=None, headers=[self._created_now()])
-            self.message = ctx
+            flight = self._in_flight(MessageContext(None, headers=[self._created_now()]), delivery)
             try:
-                data = await self._receive(is_async)
+                data = await self._receive(flight, is_async)
             except Exception as exc:
                 # A failing source is a bad message too: the policy decides.
-                self._message_failed(exc, ctx)
+                self._message_failed(flight, exc)
                 await asyncio.sleep(0.005)
                 continue
             if data is None:
                 await asyncio.sleep(0.005)
                 continue
             self.stats.consumed += 1
-            try:
-                await self._emit(data)
-                self._profile_row(ctx, None)
-            except Exception as exc:
-                self._message_failed(exc, ctx)
+            await self._pass(flight, data, decode=False)
             count += 1
             await self._after_source_message(count, remaining)
+        self._flush_spent()
         self._poll_deliveries()
 
     async def _after_source_message(self, count: int, remaining: int | None) -> None:
@@ -71,11 +68,15 @@ class Producer(Runnable):
         if remaining is not None and count >= remaining:
             self.stop()
         if count % _YIELD_EVERY == 0:
+            self._flush_spent()
             self._poll_deliveries()
             await asyncio.sleep(0)
 
-    async def _receive(self, is_async: bool) -> Any:
-        self._current_step = "receive"
+    async def _receive(self, flight: InFlight, is_async: bool) -> Any:
+        """receive() for ``flight``, which is the current message meanwhile."""
+        self._flight = flight
+        self.message = flight.ctx
+        flight.step = "receive"
         if self._hooks:
             await self._hook("_before_receive", None)
         data = self.receive()

@@ -26,6 +26,25 @@ class Reciprocal(Consumer):
         return 1 / data
 
 
+class AsyncReciprocal(Consumer):
+    """The same with an async process(): the policy must not depend on the kind."""
+
+    async def process(self, data: int) -> float:
+        await asyncio.sleep(0)
+        return 1 / data
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Every error-policy test runs for a sync and an async stage."""
+    return str(request.param)
+
+
+@pytest.fixture
+def reciprocal(kind: str) -> type[Consumer]:
+    return Reciprocal if kind == "sync" else AsyncReciprocal
+
+
 def _inputs_with_poison() -> tuple[list[bytes], list[list[tuple[str, bytes]]]]:
     values = [msgpack.packb(i) for i in range(1, 101)]
     headers = [MSGPACK] * 100
@@ -35,12 +54,13 @@ def _inputs_with_poison() -> tuple[list[bytes], list[list[tuple[str, bytes]]]]:
 
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_stage_goes_on(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str],
+    reciprocal: type[Consumer],
 ) -> None:
     src, dst = create_topic(admin, unique("dlq-in")), create_topic(admin, unique("dlq-out"))
     values, headers = _inputs_with_poison()
     produce(kafka_bootstrap, src, values, headers=headers)
-    stage = Reciprocal(consumer_topic=src, producer_topic=dst, consumer_servers=kafka_bootstrap,
+    stage = reciprocal(consumer_topic=src, producer_topic=dst, consumer_servers=kafka_bootstrap,
                        group_id=unique("dlq"), max_messages=100, heartbeat=False)
     await asyncio.wait_for(stage.run(), 60)
 
@@ -58,12 +78,13 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_stage_goes_on
 
 
 async def test_skip_policy_counts_and_drops(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str],
+    reciprocal: type[Consumer],
 ) -> None:
     src, dst = create_topic(admin, unique("skip-in")), create_topic(admin, unique("skip-out"))
     values, headers = _inputs_with_poison()
     produce(kafka_bootstrap, src, values, headers=headers)
-    stage = Reciprocal(consumer_topic=src, producer_topic=dst, consumer_servers=kafka_bootstrap,
+    stage = reciprocal(consumer_topic=src, producer_topic=dst, consumer_servers=kafka_bootstrap,
                        group_id=unique("skip"), max_messages=100, error_policy="skip",
                        heartbeat=False)
     await asyncio.wait_for(stage.run(), 60)
@@ -72,7 +93,8 @@ async def test_skip_policy_counts_and_drops(
 
 
 async def test_stop_policy_stops_without_committing_the_bad_message(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str],
+    reciprocal: type[Consumer],
 ) -> None:
     src, dst = create_topic(admin, unique("stop-in")), create_topic(admin, unique("stop-out"))
     values, headers = _inputs_with_poison()
@@ -81,7 +103,7 @@ async def test_stop_policy_stops_without_committing_the_bad_message(
     settings = {"consumer_topic": src, "producer_topic": dst, "group_id": group,
                 "consumer_servers": kafka_bootstrap, "error_policy": "stop", "heartbeat": False}
     with pytest.raises(StageError, match="Reciprocal stopped"):
-        await asyncio.wait_for(Reciprocal(**settings).run(), 60)
+        await asyncio.wait_for(reciprocal(**settings).run(), 60)
 
     seen: list[bytes] = []
 
@@ -99,7 +121,8 @@ async def test_stop_policy_stops_without_committing_the_bad_message(
 
 
 async def test_a_pickle_payload_is_never_unpickled(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], tmp_path: Path
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], tmp_path: Path,
+    reciprocal: type[Consumer],
 ) -> None:
     marker = tmp_path / "pwned"
 
@@ -114,7 +137,7 @@ async def test_a_pickle_payload_is_never_unpickled(
         MSGPACK,
         [("content-type", b"application/x-npy")],
     ])
-    stage = Reciprocal(consumer_topic=src, producer_topic=dst, consumer_servers=kafka_bootstrap,
+    stage = reciprocal(consumer_topic=src, producer_topic=dst, consumer_servers=kafka_bootstrap,
                        group_id=unique("pkl"), max_messages=3, heartbeat=False)
     await asyncio.wait_for(stage.run(), 60)
     assert not marker.exists()
@@ -129,7 +152,7 @@ async def test_unreachable_broker_retries_then_says_so() -> None:
 
 
 async def test_an_input_too_large_to_forward_or_dead_letter_is_recorded_without_its_bytes(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], kind: str
 ) -> None:
     src, dst = create_topic(admin, unique("big-in")), create_topic(admin, unique("big-out"))
     big = msgpack.packb(b"x" * 6000)
@@ -140,13 +163,19 @@ async def test_an_input_too_large_to_forward_or_dead_letter_is_recorded_without_
     class Echo(Consumer):
         pass
 
+    class AsyncEcho(Consumer):
+        async def process(self, data: Any) -> Any:
+            return data
+
+    echo = Echo if kind == "sync" else AsyncEcho
+
     settings: dict[str, Any] = {
         "consumer_topic": src, "producer_topic": dst, "consumer_servers": kafka_bootstrap,
         "group_id": group, "heartbeat": False,
         # The producer refuses anything over 5,000 bytes: output and dead letter alike.
         "producer_extra": {"message.max.bytes": 5000},
     }
-    stage = Echo(max_messages=3, **settings)
+    stage = echo(max_messages=3, **settings)
     await asyncio.wait_for(stage.run(), 60)
 
     # bytes pass through the default codec as themselves
@@ -156,13 +185,13 @@ async def test_an_input_too_large_to_forward_or_dead_letter_is_recorded_without_
     assert dead.header("fogverse-origin-offset") == b"1"
     assert b"MSG_SIZE_TOO_LARGE" in (dead.header("fogverse-error") or b"")
 
-    again = Echo(idle_timeout=3, **settings)
+    again = echo(idle_timeout=3, **settings)
     await asyncio.wait_for(again.run(), 60)
     assert again.stats.consumed == 0, "the recorded input was not committed"
 
 
 async def test_a_failing_source_receive_goes_through_the_error_policy(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], kind: str
 ) -> None:
     from fogverse import Producer
 
@@ -179,7 +208,13 @@ async def test_a_failing_source_receive_goes_through_the_error_policy(
                 raise OSError("camera hiccup")
             return self.calls
 
-    source = Flaky(producer_topic=dst, consumer_servers=kafka_bootstrap, max_messages=10,
+    class AsyncFlaky(Flaky):
+        async def receive(self) -> int:  # type: ignore[override]
+            await asyncio.sleep(0)
+            return super().receive()
+
+    flaky = Flaky if kind == "sync" else AsyncFlaky
+    source = flaky(producer_topic=dst, consumer_servers=kafka_bootstrap, max_messages=10,
                    error_policy="skip", heartbeat=False)
     await asyncio.wait_for(source.run(), 60)
     got = sorted(msgpack.unpackb(r.value) for r in read(kafka_bootstrap, dst, 10))
