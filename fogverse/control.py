@@ -42,10 +42,14 @@ __all__ = [
     "ControlBody",
     "ControlDecodeError",
     "ControlMessage",
+    "Envelope",
     "Heartbeat",
     "InstanceStopping",
+    "body_dict",
     "decode_control",
     "encode_control",
+    "encode_envelope",
+    "open_envelope",
 ]
 
 CONTROL_VERSION: Final = 1
@@ -69,6 +73,15 @@ _UNPACK_LIMITS: Final = {
     "max_map_len": 256,
     "max_ext_len": 0,
 }
+
+
+def _unpack_limits(max_bytes: int) -> dict[str, int]:
+    if max_bytes <= MAX_CONTROL_BYTES:
+        return _UNPACK_LIMITS
+    # Kinds that carry user data (task arguments and results) allow more; no field
+    # can be longer than the message anyway.
+    return {"max_str_len": max_bytes, "max_bin_len": max_bytes, "max_array_len": max_bytes,
+            "max_map_len": max_bytes, "max_ext_len": 0}
 
 
 class ControlDecodeError(DecodeError):
@@ -136,6 +149,17 @@ ControlBody: TypeAlias = Heartbeat | AutoScaleRequest | InstanceStopping
 
 
 @dataclass(frozen=True, slots=True)
+class Envelope:
+    """An envelope whose signature and shape are checked but whose body is not parsed yet."""
+
+    kind: str
+    version: int
+    sender: str
+    sent_at: float
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ControlMessage:
     """A decoded envelope."""
 
@@ -158,8 +182,9 @@ def _tag(key: bytes, kind: str, version: int, sender: str, sent_at: Any, body: A
     return hmac.new(key, signed, hashlib.sha256).digest()
 
 
-def _body_dict(msg: ControlBody) -> dict[str, Any]:
-    # Fields left at None are omitted: smaller messages, and readers default them.
+def body_dict(msg: Any) -> dict[str, Any]:
+    """A slotted dataclass's fields as an envelope body; fields left at None are omitted."""
+    # Omitted: smaller messages, and readers default them.
     out: dict[str, Any] = {}
     for name in msg.__slots__:
         value = getattr(msg, name)
@@ -172,9 +197,18 @@ def encode_control(
     msg: ControlBody, sender: str, key: bytes | None = None, sent_at: float | None = None
 ) -> bytes:
     """The envelope for ``msg`` as msgpack bytes, signed when ``key`` is given."""
-    kind = _KIND_OF[type(msg)]
+    return encode_envelope(_KIND_OF[type(msg)], body_dict(msg), sender, key, sent_at)
+
+
+def encode_envelope(
+    kind: str,
+    body: dict[str, Any],
+    sender: str,
+    key: bytes | None = None,
+    sent_at: float | None = None,
+) -> bytes:
+    """Any kind's envelope as msgpack bytes, signed when ``key`` is given."""
     when = time.time() if sent_at is None else float(sent_at)
-    body = _body_dict(msg)
     envelope: dict[str, Any] = {
         "kind": kind, "v": CONTROL_VERSION, "sender": sender, "sent_at": when, "body": body,
     }
@@ -186,12 +220,26 @@ def encode_control(
 
 def decode_control(raw: bytes | None, key: bytes | None = None) -> ControlMessage:
     """Parse and validate one control message; raise ControlDecodeError on anything wrong."""
+    env = open_envelope(raw, key)
+    parse = _PARSERS.get(env.kind)
+    if parse is None:
+        raise ControlDecodeError("unknown_kind", repr(env.kind))
+    return ControlMessage(env.kind, env.version, env.sender, env.sent_at, parse(env.body))
+
+
+def open_envelope(
+    raw: bytes | None, key: bytes | None = None, max_bytes: int = MAX_CONTROL_BYTES
+) -> Envelope:
+    """Check one envelope's size, shape and signature; its body is left to the kind's parser.
+
+    Other families of kinds (node agents, tasks) share the envelope through this.
+    """
     if raw is None or len(raw) == 0:
         raise ControlDecodeError("empty", "no bytes")
-    if len(raw) > MAX_CONTROL_BYTES:
-        raise ControlDecodeError("too_large", f"{len(raw)} bytes > {MAX_CONTROL_BYTES}")
+    if len(raw) > max_bytes:
+        raise ControlDecodeError("too_large", f"{len(raw)} bytes > {max_bytes}")
     try:
-        envelope = msgpack.unpackb(raw, raw=False, **_UNPACK_LIMITS)
+        envelope = msgpack.unpackb(raw, raw=False, **_unpack_limits(max_bytes))
     except Exception as exc:  # msgpack raises many types; all mean "not ours"
         raise ControlDecodeError("not_msgpack", repr(exc)) from None
     if not isinstance(envelope, dict):
@@ -200,10 +248,7 @@ def decode_control(raw: bytes | None, key: bytes | None = None) -> ControlMessag
     if key is not None:
         # The raw sent_at, not the float: re-packing must reproduce the signed bytes.
         _check_tag(envelope.get("hmac"), key, kind, version, sender, envelope["sent_at"], body)
-    parse = _PARSERS.get(kind)
-    if parse is None:
-        raise ControlDecodeError("unknown_kind", repr(kind))
-    return ControlMessage(kind, version, sender, sent_at, parse(body))
+    return Envelope(kind, version, sender, sent_at, body)
 
 
 def _envelope_fields(envelope: dict[Any, Any]) -> tuple[str, int, str, float, dict[str, Any]]:
