@@ -1,6 +1,7 @@
 """fogverse: self-scaling Kafka streaming pipelines for edge and fog devices."""
 
 from fogverse.admin import AdminError, KafkaAdmin
+from fogverse.agent import Agent, AgentSettings, NodeCapacity, TaskContext
 from fogverse.codec import Codec, DefaultCodec, MsgpackCodec, RawCodec
 from fogverse.config import StageConfig
 from fogverse.consumer_start import ConsumerStart
@@ -31,9 +32,12 @@ from fogverse.parallel import (
 )
 from fogverse.runtime import Consumer, Producer, Runnable, StageError
 from fogverse.stats import StageStats
+from fogverse.tasks import TaskClient, TaskStatus
 
 __all__ = [
     "AdminError",
+    "Agent",
+    "AgentSettings",
     "AutoScaleRequest",
     "BrokerUnavailableError",
     "Codec",
@@ -57,6 +61,7 @@ __all__ = [
     "MessageContext",
     "MissingDependencyError",
     "MsgpackCodec",
+    "NodeCapacity",
     "Observer",
     "ObserverConfig",
     "ParallelConsumer",
@@ -73,6 +78,9 @@ __all__ = [
     "StageConfig",
     "StageError",
     "StageStats",
+    "TaskClient",
+    "TaskContext",
+    "TaskStatus",
     "UnpicklableProcessorError",
     "WorkerCrashedError",
 ]

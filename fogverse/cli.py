@@ -49,9 +49,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TypeAlias
 
+from fogverse.agent.cli import register as register_agent
 from fogverse.broker.embedded import EmbeddedBroker, log_tail
 from fogverse.broker.jars import ensure_kafka_jars
 from fogverse.errors import FogVerseError
+from fogverse.tasks.cli import register as register_task
 
 COMMAND_GROUP = "fogverse.commands"
 
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for register in (_register_broker, _register_fetch_jars):
+    for register in (_register_broker, _register_fetch_jars, register_agent, register_task):
         register(subparsers)
     _register_plugins(subparsers)
     return parser

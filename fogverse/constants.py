@@ -34,6 +34,24 @@ DEFAULT_PROVIDER: Final = PROVIDER_LOCAL
 DEFAULT_CONTROL_TOPIC: Final = "fogverse-control"
 """Heartbeats, auto-scale requests and stop notices travel here."""
 
+NODES_TOPIC: Final = "fogverse-nodes"
+"""Agents tell the master here: capacity reports, task outcomes, instance events."""
+
+NODE_ORDERS_TOPIC: Final = "fogverse-node-orders"
+"""The master tells agents here, keyed by node id: task assignments, instance orders."""
+
+TASKS_TOPIC: Final = "fogverse-tasks"
+"""Any process submits or cancels tasks here; the master reads them."""
+
+TASK_STATUS_TOPIC: Final = "fogverse-task-status"
+"""Compacted, keyed by task id: the master's latest word on every task."""
+
+ENV_AGENT_HANDLERS: Final = "FOGVERSE_AGENT_HANDLERS"
+"""Comma-separated ``module:object`` task handlers an agent loads besides entry points."""
+
+TASK_HANDLER_GROUP: Final = "fogverse.task_handlers"
+"""Entry-point group of task handlers: the name is the task type, the object the callable."""
+
 DEAD_LETTER_PREFIX: Final = "fogverse-dlq-"
 """A stage's dead letters go to ``fogverse-dlq-<consumer topic>`` unless configured."""
 

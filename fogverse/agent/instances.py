@@ -1,0 +1,135 @@
+"""The stage instances an agent runs: child processes it starts, watches and stops.
+
+What runs comes only from an :class:`~fogverse.wire.nodes.InstanceStart` order,
+which the master builds from its own config (module or command, settings): the
+agent never takes a command from anyone else. Each child runs in its own process
+group, logs to a file of its own, and is sent SIGTERM if the agent dies, so a
+lost agent never leaves instances the master would then run twice. A lost
+*master* changes nothing here: the instances keep running.
+
+Call :meth:`InstanceSupervisor.start` from a thread that lives as long as the
+agent (its event loop's): Linux sends the death signal when the *thread* that
+forked the child ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from fogverse.constants import ENV_INSTANCE_ID, ENV_NODE_ID, ENV_SERVICE_NAME
+from fogverse.wire.nodes import InstanceEvent, InstanceStart
+
+__all__ = ["InstanceSupervisor"]
+
+_LAUNCHER: Final = Path(__file__).with_name("_launch.py")
+_POLL_S: Final = 0.02
+
+
+@dataclass
+class _Child:
+    service: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+class InstanceSupervisor:
+    """Starts, reaps and stops the instances of one node."""
+
+    def __init__(
+        self,
+        node_id: str,
+        base_env: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+        death_signal: int = signal.SIGTERM,
+    ) -> None:
+        self.node_id = node_id
+        self._base_env = dict(base_env or {})
+        self._log_dir = log_dir
+        self._death_signal = int(death_signal)
+        self._children: dict[str, _Child] = {}
+
+    @property
+    def running(self) -> tuple[str, ...]:
+        return tuple(self._children)
+
+    def start(self, order: InstanceStart) -> InstanceEvent:
+        """Start the ordered instance; an event saying ``started`` or ``refused`` (and why)."""
+        if order.instance_id in self._children:
+            return self._event(order.instance_id, "refused", order.service_name,
+                               detail="an instance with this id already runs here")
+        argv = self._argv(order)
+        log_path = self._logs() / f"{order.instance_id}.log"
+        env = {**os.environ, **self._base_env, **order.env, ENV_INSTANCE_ID: order.instance_id,
+               ENV_SERVICE_NAME: order.service_name, ENV_NODE_ID: self.node_id}
+        try:
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    argv, env=env, cwd=order.cwd, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                )
+        except OSError as exc:
+            return self._event(order.instance_id, "refused", order.service_name,
+                               detail=f"cannot start {argv[-1]!r}: {exc}")
+        self._children[order.instance_id] = _Child(order.service_name, proc, log_path)
+        return self._event(order.instance_id, "started", order.service_name, pid=proc.pid,
+                           detail=str(log_path))
+
+    def _argv(self, order: InstanceStart) -> list[str]:
+        command = [sys.executable, "-m", order.module] if order.module else list(order.command)
+        return [sys.executable, "-S", str(_LAUNCHER), str(os.getpid()),
+                str(self._death_signal), "--", *command, *order.args]
+
+    def _logs(self) -> Path:
+        if self._log_dir is None:
+            self._log_dir = Path(tempfile.mkdtemp(prefix=f"fogverse-agent-{self.node_id}-"))
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        return self._log_dir
+
+    def reap(self) -> list[InstanceEvent]:
+        """Events for instances that exited by themselves since the last call."""
+        events = []
+        for instance_id, child in list(self._children.items()):
+            code = child.proc.poll()
+            if code is not None:
+                del self._children[instance_id]
+                _kill_group(child.proc.pid, signal.SIGKILL)  # whatever it left behind
+                events.append(self._event(instance_id, "exited", child.service, pid=child.proc.pid,
+                                          exit_code=code, detail=str(child.log)))
+        return events
+
+    def stop(self, instance_id: str, grace: float) -> InstanceEvent | None:
+        """SIGTERM the instance's group, SIGKILL after ``grace``; None if it was not running.
+
+        Blocking for up to ``grace`` seconds: run it in a thread.
+        """
+        child = self._children.pop(instance_id, None)
+        if child is None:
+            return None
+        proc = child.proc
+        _kill_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(_POLL_S)
+        _kill_group(proc.pid, signal.SIGKILL)
+        code = proc.wait()
+        return self._event(instance_id, "stopped", child.service, pid=proc.pid, exit_code=code)
+
+    def _event(self, instance_id: str, state: str, service: str, *, pid: int | None = None,
+               exit_code: int | None = None, detail: str = "") -> InstanceEvent:
+        return InstanceEvent(self.node_id, instance_id, state, service, pid, exit_code, detail)
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    # Either error means the whole group is already gone.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
