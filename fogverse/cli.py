@@ -7,6 +7,10 @@ Built-in subcommands:
     stdout once it answers; Ctrl-C or SIGTERM stops it cleanly (exit status 0).
 ``fogverse fetch-jars [--kafka-version V] [--cache-dir DIR]``
     Download the broker's jars into the user cache and print their directory.
+``fogverse agent --bootstrap S --node-id N [--master M] [--tags a,b] [--handlers m:o]``
+    Run this device's node agent (``fogverse.agent``).
+``fogverse task submit|status|list``
+    Submit tasks and follow them (``fogverse.tasks``).
 
 Adding a subcommand from another package
 ----------------------------------------
