@@ -42,6 +42,7 @@ from fogverse.agent.runner import TaskRunner
 from fogverse.config import connection_settings
 from fogverse.constants import NODE_ORDERS_TOPIC, NODES_TOPIC
 from fogverse.control import ControlDecodeError
+from fogverse.tasks.topics import partitions_of
 from fogverse.wire.nodes import (
     FleetBody,
     InstanceEvent,
@@ -177,7 +178,7 @@ class Agent:
             **self._extra,
         })
         topic = self.settings.orders_topic
-        parts = consumer.list_topics(topic, timeout=15).topics[topic].partitions
+        parts = partitions_of(consumer, topic)
         assignment = []
         for partition in parts:
             _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 15)

@@ -31,7 +31,7 @@ from confluent_kafka import Producer as KafkaProducer
 from fogverse.config import connection_settings
 from fogverse.constants import TASK_STATUS_TOPIC, TASKS_TOPIC
 from fogverse.control import ControlDecodeError
-from fogverse.tasks.topics import ensure_task_topics
+from fogverse.tasks.topics import ensure_task_topics, partitions_of
 from fogverse.wire.nodes import decode_fleet, encode_fleet
 from fogverse.wire.tasks import FINAL_STATES, TaskCancel, TaskStatus, TaskSubmit
 
@@ -87,8 +87,7 @@ class TaskClient:
             "enable.auto.commit": False, "fetch.wait.max.ms": 50, "logger": log,
             **self._extra,
         })
-        meta = consumer.list_topics(self.status_topic, timeout=15)
-        parts = meta.topics[self.status_topic].partitions
+        parts = partitions_of(consumer, self.status_topic)
         consumer.assign([TopicPartition(self.status_topic, p, OFFSET_BEGINNING) for p in parts])
         self._positions = dict.fromkeys(parts, 0)
         self._consumer = consumer

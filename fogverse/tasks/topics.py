@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from fogverse.admin import AdminError
 
-__all__ = ["STATUS_TOPIC_CONFIG", "ensure_task_topics"]
+__all__ = ["STATUS_TOPIC_CONFIG", "ensure_task_topics", "partitions_of"]
 
 STATUS_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 """Only each task's latest status matters; compaction keeps the topic as small as the
@@ -34,3 +35,19 @@ def ensure_task_topics(
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise AdminError(f"cannot create topic {name!r}: {exc}") from None
+
+
+def partitions_of(client: Any, topic: str, timeout: float = 15.0) -> list[int]:
+    """``topic``'s partitions once its metadata has them all led (a new topic takes a moment).
+
+    ``client`` is any confluent-kafka client with ``list_topics``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = client.list_topics(topic, timeout=timeout).topics.get(topic)
+        parts = {} if meta is None or meta.error is not None else meta.partitions
+        if parts and all(p.error is None and p.leader >= 0 for p in parts.values()):
+            return sorted(parts)
+        if time.monotonic() > deadline:
+            raise AdminError(f"topic {topic!r} has no usable partitions after {timeout}s")
+        time.sleep(0.1)
