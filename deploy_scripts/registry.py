@@ -11,14 +11,20 @@ import asyncio
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
 from deploy_scripts.config import DeployConfig
 from deploy_scripts.errors import DeployError, UnknownProviderError
 from deploy_scripts.result import DeployResult
 
-__all__ = ["DeployFunction", "DeployReturn", "DeployScripts", "UnknownProviderError"]
+__all__ = [
+    "AdoptFunction",
+    "DeployFunction",
+    "DeployReturn",
+    "DeployScripts",
+    "UnknownProviderError",
+]
 
 DeployReturn: TypeAlias = (
     DeployResult | Callable[[], object] | tuple[Any, Callable[[Any], object]] | None
@@ -34,6 +40,15 @@ DeployFunction: TypeAlias = Callable[
 ]
 
 DEFAULT_PROVIDER = "LOCAL"
+
+AdoptFunction: TypeAlias = Callable[
+    [str, Mapping[str, Any]], DeployResult | Awaitable[DeployResult | None] | None
+]
+"""``fn(instance_id, info)``: take back an instance from the ``info`` its deploy recorded.
+
+Returns its ``DeployResult`` (whose ``stop`` stops it) or None when it no longer
+runs. Raises DeployError when ``info`` is not a record it understands.
+"""
 
 _log = logging.getLogger(__name__)
 
@@ -75,13 +90,28 @@ class DeployScripts:
 
     def __init__(self) -> None:
         self._functions: dict[str, DeployFunction] = {}
+        self._adopters: dict[str, AdoptFunction] = {}
         self._started: dict[int, DeployResult] = {}
 
     def set_deploy_functions(self, provider: str, fn: DeployFunction) -> None:
-        """Register (or replace) the function that starts instances for ``provider``."""
+        """Register (or replace) the function that starts instances for ``provider``.
+
+        A provider object with an ``adopt`` method (``LocalProvider``) also becomes
+        the provider's adopt function, unless one was set with
+        :meth:`set_adopt_function`.
+        """
         if not callable(fn):
             raise TypeError(f"deploy function for {provider!r} must be callable, got {fn!r}")
         self._functions[provider] = fn
+        adopt = getattr(fn, "adopt", None)
+        if callable(adopt):
+            self._adopters.setdefault(provider, adopt)
+
+    def set_adopt_function(self, provider: str, fn: AdoptFunction) -> None:
+        """Register (or replace) how ``provider`` takes back instances after a restart."""
+        if not callable(fn):
+            raise TypeError(f"adopt function for {provider!r} must be callable, got {fn!r}")
+        self._adopters[provider] = fn
 
     def get_deploy_functions(self, provider: str) -> DeployFunction:
         try:
@@ -103,6 +133,29 @@ class DeployScripts:
         result = _normalise(raw, provider)
         if result is not None:
             self._started[id(result)] = result
+        return result
+
+    async def adopt(
+        self, provider: str, instance_id: str, info: Mapping[str, Any]
+    ) -> DeployResult | None:
+        """Take back a running instance an earlier Master deployed, from its recorded ``info``.
+
+        None when ``provider`` has no adopt function or the instance is gone. An
+        adopted instance is stopped by :meth:`stop` and :meth:`close` like one
+        started here.
+        """
+        fn = self._adopters.get(provider)
+        if fn is None:
+            return None
+        result = await _call(fn, instance_id, info)
+        if result is None:
+            return None
+        if not isinstance(result, DeployResult):
+            raise DeployError(
+                f"adopt function for provider {provider!r} returned {type(result).__name__};"
+                " expected a DeployResult or None"
+            )
+        self._started[id(result)] = result
         return result
 
     async def stop(self, result: DeployResult) -> None:

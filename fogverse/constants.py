@@ -31,6 +31,11 @@ PROVIDER_DOCKER: Final = "DOCKER"
 PROVIDER_KUBERNETES: Final = "KUBERNETES"
 DEFAULT_PROVIDER: Final = PROVIDER_LOCAL
 
+# Container labels the DOCKER provider sets, so a restarted master finds its own.
+LABEL_SERVICE: Final = "io.fogverse.service"
+LABEL_INSTANCE_ID: Final = "io.fogverse.instance-id"
+LABEL_MASTER_ID: Final = "io.fogverse.master-id"
+
 DEFAULT_CONTROL_TOPIC: Final = "fogverse-control"
 """Heartbeats, auto-scale requests and stop notices travel here."""
 

@@ -23,6 +23,7 @@ from fogverse.broker import EmbeddedBroker, ensure_kafka_jars
 from fogverse.broker.jars import require_tools
 from fogverse.constants import ENV_BOOTSTRAP
 from fogverse.errors import BrokerUnavailableError
+from tests.docker_engine import DOCKER_FIXTURES
 
 TOPIC_READY_TIMEOUT_S = 30.0
 
@@ -32,8 +33,11 @@ BROKER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_jars"})
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if BROKER_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.kafka)
+        if DOCKER_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.docker)
 
 
 def skip_or_fail(exc: BrokerUnavailableError) -> NoReturn:

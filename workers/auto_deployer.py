@@ -23,8 +23,9 @@ Rules, in order (the first that applies wins):
 A scale-out is also held while the stage backs off: each instance in a row that
 sends no heartbeat within ``start_timeout`` doubles the wait before the next
 start (``start_timeout``, then twice that, up to 5 minutes), so a service that
-cannot start is not redeployed every half minute forever. A heartbeat from a
-started instance ends the backoff.
+cannot start is not redeployed every half minute forever. A deploy that fails
+outright (a missing image, an engine that does not answer) backs off the same way
+from ``deploy_delay``. A heartbeat from a started instance ends the backoff.
 
 Before a stage grows past its source topic's partition count the topic gets
 more partitions, so the new instance has something to read.
@@ -415,9 +416,10 @@ class AutoDeployer(BaseWorker):
                 self._forget(st, d, why)
                 self._back_off(st, now, why)
 
-    def _back_off(self, st: _Stage, now: float, why: str) -> None:
+    def _back_off(self, st: _Stage, now: float, why: str, base: float | None = None) -> None:
         st.start_failures += 1
-        delay = min(self.settings.start_timeout * 2 ** (st.start_failures - 1), _MAX_BACKOFF)
+        first = self.settings.start_timeout if base is None else base
+        delay = min(first * 2 ** (st.start_failures - 1), _MAX_BACKOFF)
         st.backoff_until = now + delay
         st.backoff_reason = f"{st.start_failures} start(s) in a row failed; last: {why}"
         log.warning("%s: next start in %.0fs at the earliest (%s)", stage_name(st.plan.stage),
@@ -521,6 +523,8 @@ class AutoDeployer(BaseWorker):
                 "at": time.time(), "stage": stage_name(st.plan.stage), "action": "error",
                 "code": f"{d.action.value}_failed", "reason": repr(exc), "target": d.target,
             })
+            if d.action is Action.SCALE_OUT:
+                self._back_off(st, self._clock(), repr(exc), base=self.settings.deploy_delay)
         finally:
             st.last_action_at = self._clock()
 
