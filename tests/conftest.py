@@ -1,9 +1,11 @@
 """Session fixtures: one real Kafka broker for the whole run, and names that never clash.
 
 ``kafka_bootstrap`` is ``$FOGVERSE_BOOTSTRAP`` when set, else the address of one
-embedded broker started on first use. Every test that needs it, directly or through
-another fixture, is marked ``kafka`` here at collection (``kafka_jars`` too), so
-``pytest -m "not kafka"`` runs without Java and no test has to remember the marker.
+embedded broker started on first use; ``FOGVERSE_TEST_KAFKA=container`` puts that
+broker in a container instead (tests/kafka_container.py). Every test that needs it,
+directly or through another fixture, is marked ``kafka`` here at collection
+(``kafka_jars`` too), so ``pytest -m "not kafka"`` runs without Java and no test has
+to remember the marker; tests on a live Docker engine are marked ``docker`` likewise.
 When no broker can be started the Kafka tests are skipped on a developer's machine
 but fail when ``$CI`` is set, so a CI run can never pass by skipping them.
 """
@@ -24,6 +26,7 @@ from fogverse.broker.jars import require_tools
 from fogverse.constants import ENV_BOOTSTRAP
 from fogverse.errors import BrokerUnavailableError
 from tests.docker_engine import DOCKER_FIXTURES
+from tests.kafka_container import kafka_in_container, wants_container
 
 TOPIC_READY_TIMEOUT_S = 30.0
 
@@ -49,6 +52,13 @@ def skip_or_fail(exc: BrokerUnavailableError) -> NoReturn:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
+    if wants_container():  # FOGVERSE_TEST_KAFKA=container: the broker in a container
+        try:
+            with kafka_in_container() as bootstrap:
+                yield bootstrap
+        except BrokerUnavailableError as exc:
+            skip_or_fail(exc)
+        return
     external = os.environ.get(ENV_BOOTSTRAP, "").strip()
     if external:
         yield external
