@@ -207,7 +207,8 @@ def build_kafka_image(client: Any, base: str, *, jars: Path, root: Path | None =
     root = root or project_root()
     docker_dir = root / "dockerfiles"
     log4j = root / "fogverse" / "broker" / "log4j2.properties"
-    files = [docker_dir / "kafka.Dockerfile", docker_dir / "kafka-entrypoint.sh", log4j]
+    files = [docker_dir / "kafka.Dockerfile", docker_dir / "kafka-entrypoint.sh",
+             docker_dir / "kafka-broker-api-versions.sh", log4j]  # fmt: skip
     jar_names = sorted(p.name for p in jars.glob("*.jar"))
     if not jar_names:
         raise DeployError(f"no jars in {jars}: run `fogverse fetch-jars` first")

@@ -9,6 +9,7 @@ ARG BASE=eclipse-temurin:17-jre
 FROM ${BASE}
 COPY lib /opt/kafka/lib
 COPY log4j2.properties kafka-entrypoint.sh /opt/kafka/
-RUN chmod 0755 /opt/kafka/kafka-entrypoint.sh
+COPY kafka-broker-api-versions.sh /opt/kafka/bin/
+RUN chmod 0755 /opt/kafka/kafka-entrypoint.sh /opt/kafka/bin/kafka-broker-api-versions.sh
 EXPOSE 9092
 ENTRYPOINT ["/opt/kafka/kafka-entrypoint.sh"]

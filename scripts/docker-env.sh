@@ -7,7 +7,7 @@
 #
 # Engine: $DOCKER_HOST if it answers, else /var/run/docker.sock, else a private
 # dockerd on its own socket (installed from Debian's docker.io when missing and we
-# are root). Its data root lives in the cache, so built images survive reruns.
+# are root; Debian's docker-compose 1.29 too, when no compose is there). Its data root lives in the cache, so built images survive reruns.
 # Base image: no registry may be reachable, so it is made from Debian with
 # debootstrap (python3 and a headless JRE) and `docker import`, tagged with a hash
 # of its recipe, and only rebuilt when the recipe changes.
@@ -37,15 +37,19 @@ unavailable() {
 
 answers() { DOCKER_HOST=$1 timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+has_compose() {
+  command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1
+}
+
 install_engine() {
   if command -v dockerd >/dev/null && command -v debootstrap >/dev/null \
-      && command -v docker >/dev/null; then
+      && command -v docker >/dev/null && has_compose; then
     return 0
   fi
   [ "$(id -u)" = 0 ] || unavailable "dockerd or debootstrap missing and not root to install them"
   command -v apt-get >/dev/null || unavailable "dockerd missing and no apt-get to install it"
-  say "installing docker.io, debootstrap (Debian packages)"
-  local pkgs=(docker.io fuse-overlayfs debootstrap iptables)
+  say "installing docker.io, docker-compose, debootstrap (Debian packages)"
+  local pkgs=(docker.io docker-compose fuse-overlayfs debootstrap iptables)
   if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       "${pkgs[@]}" >&2; then
     apt-get update -q >&2
@@ -88,7 +92,7 @@ find_engine() {
   if [ "${FOGVERSE_DOCKER:-}" = off ]; then
     unavailable "FOGVERSE_DOCKER=off"
   fi
-  if ! command -v docker >/dev/null && [ "$(id -u)" = 0 ]; then
+  if { ! command -v docker >/dev/null || ! has_compose; } && [ "$(id -u)" = 0 ]; then
     install_engine
   fi
   command -v docker >/dev/null || unavailable "no docker CLI (apt-get install docker.io)"

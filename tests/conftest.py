@@ -25,10 +25,12 @@ from fogverse.broker import EmbeddedBroker, ensure_kafka_jars
 from fogverse.broker.jars import require_tools
 from fogverse.constants import ENV_BOOTSTRAP
 from fogverse.errors import BrokerUnavailableError
-from tests.docker_engine import DOCKER_FIXTURES
+from tests.docker_engine import DOCKER_FIXTURES, docker_client, kafka_image, stage_image
 from tests.kafka_container import kafka_in_container, wants_container
 
 TOPIC_READY_TIMEOUT_S = 30.0
+
+__all__ = ["docker_client", "kafka_image", "stage_image"]  # the live-engine fixtures
 
 
 BROKER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_jars"})

@@ -10,9 +10,6 @@ import pytest
 import pytest_asyncio
 
 from deploy_scripts import LocalProvider, ServiceSpec
-from tests.docker_engine import docker_client, kafka_image, stage_image
-
-__all__ = ["docker_client", "kafka_image", "stage_image"]  # fixtures for the DOCKER tests
 
 
 @pytest.fixture
