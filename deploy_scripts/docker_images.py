@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ __all__ = [
     "STAGE_REPOSITORY",
     "build_kafka_image",
     "build_stage_image",
+    "engine_environment",
     "main",
     "project_root",
 ]
@@ -42,6 +44,8 @@ STAGE_REPOSITORY = "fogverse-stage"
 KAFKA_REPOSITORY = "fogverse-kafka"
 ENV_STAGE_IMAGE = "FOGVERSE_STAGE_IMAGE"
 ENV_KAFKA_IMAGE = "FOGVERSE_KAFKA_IMAGE"
+ENV_DOCKER_BASE = "FOGVERSE_DOCKER_BASE"
+ENV_DOCKER_UNAVAILABLE = "FOGVERSE_DOCKER_UNAVAILABLE"
 
 _PACKAGES = ("fogverse", "master", "workers", "deploy_scripts")
 _SOURCE_SUFFIXES = frozenset({".py", ".properties", ".xml", ".typed", ".toml", ".json"})
@@ -58,6 +62,35 @@ def project_root() -> Path:
             " images are built from a fogverse checkout"
         )
     return root
+
+
+def engine_environment(root: Path | None = None) -> dict[str, str]:
+    """``DOCKER_HOST`` and the base image, from ``scripts/docker-env.sh`` unless already set.
+
+    The script starts an engine and builds the base when needed (a minute the first
+    time). Its settings are also put into ``os.environ``, where the docker SDK,
+    testcontainers and child processes read them. Raises DeployError saying why
+    when no engine can be had.
+    """
+    if os.environ.get(ENV_DOCKER_UNAVAILABLE):
+        raise DeployError(f"no Docker engine: {os.environ[ENV_DOCKER_UNAVAILABLE]}")
+    if os.environ.get("DOCKER_HOST") and os.environ.get(ENV_DOCKER_BASE):
+        return {k: os.environ[k] for k in ("DOCKER_HOST", ENV_DOCKER_BASE)}
+    script = (root or project_root()) / "scripts" / "docker-env.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900,
+                          check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise DeployError(f"{script} failed: {done.stderr[-1000:]}")
+    found: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            found[key] = value
+    if ENV_DOCKER_UNAVAILABLE in found:
+        raise DeployError(f"no Docker engine: {found[ENV_DOCKER_UNAVAILABLE]}")
+    os.environ.update(found)
+    return found
 
 
 def _cache_dir() -> Path:
@@ -233,7 +266,7 @@ def build_kafka_image(client: Any, base: str, *, jars: Path, root: Path | None =
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy_scripts.docker_images")
     parser.add_argument("which", choices=("stage", "kafka", "all"), nargs="?", default="all")
-    parser.add_argument("--base", default=os.environ.get("FOGVERSE_DOCKER_BASE"),
+    parser.add_argument("--base", default=os.environ.get(ENV_DOCKER_BASE),
                         help="base image (default $FOGVERSE_DOCKER_BASE)")
     parser.add_argument("--python", default="3.11", help="the base's Python version")
     args = parser.parse_args(argv)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,9 +18,7 @@ from typing import Any, NoReturn
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCKER_ENV_SCRIPT = ROOT / "scripts" / "docker-env.sh"
 DOCKER_FIXTURES = frozenset({"docker_client", "stage_image", "kafka_image"})
-ENV_UNAVAILABLE = "FOGVERSE_DOCKER_UNAVAILABLE"
 
 
 class DockerUnavailable(Exception):
@@ -38,25 +34,13 @@ def skip_or_fail_docker(why: str) -> NoReturn:
 @functools.cache
 def docker_env() -> dict[str, str]:
     """DOCKER_HOST and FOGVERSE_DOCKER_BASE, from the environment or the set-up script."""
-    if os.environ.get(ENV_UNAVAILABLE):
-        raise DockerUnavailable(os.environ[ENV_UNAVAILABLE])
-    if os.environ.get("DOCKER_HOST") and os.environ.get("FOGVERSE_DOCKER_BASE"):
-        return {k: os.environ[k] for k in ("DOCKER_HOST", "FOGVERSE_DOCKER_BASE")}
-    done = subprocess.run(["bash", str(DOCKER_ENV_SCRIPT)], capture_output=True, text=True,
-                          timeout=600, check=False)  # fmt: skip
-    if done.returncode != 0:
-        raise DockerUnavailable(f"{DOCKER_ENV_SCRIPT.name} failed: {done.stderr[-1000:]}")
-    found: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            key, _, value = words[1].partition("=")
-            found[key] = value
-    if ENV_UNAVAILABLE in found:
-        raise DockerUnavailable(found[ENV_UNAVAILABLE])
-    # The SDK, testcontainers and child processes read these from the environment.
-    os.environ.update(found)
-    return found
+    from deploy_scripts.docker_images import engine_environment
+    from deploy_scripts.errors import DeployError
+
+    try:
+        return engine_environment(ROOT)
+    except DeployError as exc:
+        raise DockerUnavailable(str(exc)) from None
 
 
 def docker_client_or_skip() -> Any:
