@@ -14,6 +14,7 @@ prints ``export FOGVERSE_STAGE_IMAGE=...`` / ``FOGVERSE_KAFKA_IMAGE=...`` lines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shlex
@@ -157,6 +158,18 @@ def _build(client: Any, context: Path, dockerfile: str, tag: str, base: str) -> 
         raise DeployError(f"building {tag} failed: {exc}\n{tail[-2000:]}") from None
 
 
+def _prune(client: Any, repository: str, keep: int = 3) -> None:
+    """Drop all but the newest ``keep`` images of ``repository``: every change makes one."""
+    import docker.errors
+
+    images = sorted(client.images.list(name=repository), key=lambda i: i.attrs["Created"])
+    for image in images[:-keep]:
+        for tag in image.tags:
+            # One in use by a container stays; it goes next time.
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(tag)
+
+
 def _dependencies(root: Path) -> list[str]:
     with open(root / "pyproject.toml", "rb") as f:
         project = tomllib.load(f)["project"]
@@ -232,6 +245,7 @@ def build_stage_image(
             shutil.copy2(path, context / "app" / name)
         shutil.copy2(dockerfile, context / "Dockerfile")
         _build(client, context, "Dockerfile", tag, base)
+    _prune(client, STAGE_REPOSITORY)
     return tag
 
 
@@ -260,6 +274,7 @@ def build_kafka_image(client: Any, base: str, *, jars: Path, root: Path | None =
         for f in files:
             shutil.copy2(f, context / f.name)
         _build(client, context, "kafka.Dockerfile", tag, base)
+    _prune(client, KAFKA_REPOSITORY)
     return tag
 
 

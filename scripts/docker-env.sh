@@ -58,6 +58,9 @@ install_engine() {
   fi
 }
 
+# A process that runs; a killed one nobody reaped yet (a zombie) does not count.
+alive() { ps -o stat= -p "$1" 2>/dev/null | grep -q '^[^Z]'; }
+
 start_private_engine() {
   local sock=$RUN_DIR/docker.sock
   local host=unix://$sock
@@ -68,7 +71,7 @@ start_private_engine() {
   [ "$(id -u)" = 0 ] || unavailable "no engine answers and dockerd needs root"
   install_engine
   mkdir -p "$RUN_DIR" "$STATE/data"
-  if [ -f "$RUN_DIR/dockerd.pid" ] && kill -0 "$(cat "$RUN_DIR/dockerd.pid")" 2>/dev/null; then
+  if [ -f "$RUN_DIR/dockerd.pid" ] && alive "$(cat "$RUN_DIR/dockerd.pid")"; then
     say "dockerd $(cat "$RUN_DIR/dockerd.pid") runs but does not answer; waiting for it"
   else
     say "starting dockerd on $sock (data in $STATE/data, log $RUN_DIR/dockerd.log)"
