@@ -52,7 +52,8 @@ class TaskLifecycle:
         if record is None or record.state is not _ASSIGNED:
             return False
         node = self._release(record)
-        seconds = max(0.0, now - (record.assigned_at or now))
+        started = now if record.assigned_at is None else record.assigned_at
+        seconds = max(0.0, now - started)
         cap = None if node is None else node.capacity
         charging = cap is not None and cap.battery_powered and cap.is_charging
         stats = self.stats

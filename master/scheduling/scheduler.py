@@ -343,7 +343,7 @@ class Scheduler(TaskLifecycle):
             if (id(node) in chosen or not node.active or node.capacity.draws_battery
                     or node.blocker not in (None, "task_limit") or not node.could_ever_fit(spec)):
                 continue
-            ends = [(r.assigned_at or now) + run_seconds(r.spec, node)
+            ends = [(now if r.assigned_at is None else r.assigned_at) + run_seconds(r.spec, node)
                     for r in node.active.values()]
             out.append((node, max(now, min(ends))))
         return out
