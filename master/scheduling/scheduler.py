@@ -76,7 +76,7 @@ class Scheduler(TaskLifecycle):
         self.task_counts: Counter[tuple[TaskType, TaskState]] = Counter()
         self.stats = Statistics()
         self.ledger = ContributionLedger()
-        self.clusters = ClusterSet(self._compute_score)
+        self.clusters = ClusterSet(self.node_compute_score)
         self._index = ScoreIndex(self._policies.large_input_mb)
         self._queue = PendingQueue()
         self._timeouts: list[tuple[float, int, int, TaskRecord]] = []
@@ -162,7 +162,8 @@ class Scheduler(TaskLifecycle):
         except KeyError:
             raise UnknownNode(node_id) from None
 
-    def _compute_score(self, node_id: str) -> float:
+    def node_compute_score(self, node_id: str) -> float:
+        """The seed's compute score of a node, with what is reserved on it counted as used."""
         node = self.nodes[node_id]
         return compute_score(node.capacity, node.reserved_mc / 1000, node.reserved_mem)
 
