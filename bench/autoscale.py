@@ -124,9 +124,10 @@ async def scenario(servers: str, protocol: str, ahead: bool = True) -> dict[str,
         feeder.rate = LOAD
         await wait_for(lambda: master.registry.live_count(stage) == 3, 120, "third instance")
         await asyncio.sleep(5)
-        decisions = [d for d in master.status()["decisions"] if d["action"] == "scale_out"
-                     and d["code"] == "needs_more"]
-        return measure(outputs.by_instance(), t0, [d["at"] for d in decisions])
+        assert master.deployer is not None
+        decisions = [d for d in master.deployer.decisions if d.action == "scale_out"
+                     and d.code == "needs_more"]
+        return measure(outputs.by_instance(), t0, [d.at for d in decisions])
     finally:
         feeder.stop()
         feeding.join(30)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypedDict
 
+from fogverse.constants import PROVIDER_LOCAL
 from fogverse.errors import ConfigError
 
 __all__ = ["DeployConfig", "ServiceSpec"]
@@ -29,46 +30,65 @@ class DeployConfig(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How to start one instance of a service on a host.
+    """A service the master may deploy, and how the built-in LOCAL provider starts it.
 
-    Exactly one of ``module`` (run as ``python -m module`` with this interpreter)
-    or ``command`` (an argv, no shell) is given.
+    The one definition of a service: the master's config loader builds these from
+    the ``services`` table. ``name``, ``provider`` and the instance limits are all
+    any provider needs. The built-in LOCAL provider also needs exactly one of
+    ``module`` (run as ``python -m module`` with this interpreter) or ``command``
+    (an argv, no shell); a deploy function you register yourself needs neither.
+    ``source_topic``/``target_topic`` pin the stage the service runs (and let the
+    master manage it before any request), ``group_id`` is its consumer group, and
+    ``extra_configs`` are passed to the deploy function, winning over a request's.
     """
 
     name: str
-    provider: str = "LOCAL"
+    provider: str = PROVIDER_LOCAL
     module: str | None = None
     command: tuple[str, ...] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     min_instance: int = 1
     max_instance: int = 1
+    source_topic: str | None = None
+    target_topic: str | None = None
+    group_id: str | None = None
+    extra_configs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        where = f"ServiceSpec({self.name!r})"
         if not self.name:
             raise ConfigError("ServiceSpec.name", self.name, "a service needs a name")
-        if (self.module is None) == (self.command is None):
-            raise ConfigError(
-                f"ServiceSpec({self.name!r}).module/command",
-                (self.module, self.command),
-                "give exactly one of module or command",
-            )
+        if self.module is not None and self.command is not None:
+            raise ConfigError(f"{where}.module/command", (self.module, self.command),
+                              "give exactly one of module or command, not both")
         if self.command is not None:
             # A list would make the frozen spec mutable through the back door.
             object.__setattr__(self, "command", tuple(self.command))
             if not self.command:
-                raise ConfigError(f"ServiceSpec({self.name!r}).command", (), "empty argv")
+                raise ConfigError(f"{where}.command", (), "empty argv")
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
-        if not 0 <= self.min_instance <= self.max_instance:
-            raise ConfigError(
-                f"ServiceSpec({self.name!r}).min_instance/max_instance",
-                (self.min_instance, self.max_instance),
-                "need 0 <= min_instance <= max_instance",
-            )
+        object.__setattr__(self, "extra_configs", MappingProxyType(dict(self.extra_configs)))
+        low, high = self.min_instance, self.max_instance
+        if not (_count(low) and _count(high) and low <= high and high >= 1):
+            raise ConfigError(f"{where}.min_instance/max_instance", (low, high),
+                              "need 0 <= min_instance <= max_instance and max_instance >= 1")
+
+    @property
+    def launchable(self) -> bool:
+        """Whether the built-in LOCAL provider knows how to start it."""
+        return self.module is not None or self.command is not None
 
     def argv(self, python: str) -> list[str]:
         """The command line that starts one instance, using ``python`` for modules."""
         if self.module is not None:
             return [python, "-m", self.module]
-        assert self.command is not None  # __post_init__ guarantees one of the two
+        if self.command is None:
+            raise ConfigError(f"ServiceSpec({self.name!r}).module/command", None,
+                              "the built-in LOCAL provider needs exactly one of module or command"
+                              " (or register your own deploy function for the provider)")
         return list(self.command)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

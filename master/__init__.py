@@ -4,23 +4,33 @@ Build one FogVerse-style with ``AutoScaleComponent().master_auto_scaler(conf,
 deploy_scripts)`` or run ``fogverse master --config master.toml``.
 """
 
+from deploy_scripts import ServiceSpec
 from master.component import AutoScaleComponent
 from master.config import (
     MasterAutoScalerConfig,
     MasterSettings,
-    ServiceSettings,
     Worker,
     load_master_config,
     master_settings,
 )
+from master.errors import MasterFailed, MasterFailedError
 from master.master import Master
+from master.plans import RequestRefused, RequestRefusedError, StagePlan
+from master.status import MasterStatus, StageStatus
 
 __all__ = [
     "AutoScaleComponent",
     "Master",
     "MasterAutoScalerConfig",
+    "MasterFailed",
+    "MasterFailedError",
     "MasterSettings",
-    "ServiceSettings",
+    "MasterStatus",
+    "RequestRefused",
+    "RequestRefusedError",
+    "ServiceSpec",
+    "StagePlan",
+    "StageStatus",
     "Worker",
     "load_master_config",
     "master_settings",

@@ -8,7 +8,8 @@ import logging
 from dataclasses import replace
 
 from master.config import load_master_config, master_settings
-from master.master import Master, MasterFailed
+from master.errors import MasterFailedError
+from master.master import Master
 
 __all__ = ["register", "run"]
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("fogverse.master").setLevel(logging.getLogger("fogverse").level)
     try:
         asyncio.run(Master(settings).run())
-    except MasterFailed as exc:
+    except MasterFailedError as exc:
         logging.getLogger("fogverse.master").error("master failed: %s", exc)
         return 1
     return 0

@@ -43,7 +43,11 @@ State: plans learned from requests are kept in the compacted ``state_topic``
 
 Safety: only services declared under ``services`` are ever deployed; a request's
 ``max_instance`` is capped by the service's, and its ``extra_configs`` cannot
-override the declared ones (nor ``env``/``args`` at all).
+override the declared ones (nor ``env``/``args`` at all). A service is a
+:class:`deploy_scripts.ServiceSpec`: its keys are that dataclass's fields.
+A service whose provider is a deploy function you register needs only its
+provider and limits; the built-in LOCAL provider also needs ``module`` or
+``command``.
 """
 
 from __future__ import annotations
@@ -52,19 +56,21 @@ import enum
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
+from deploy_scripts import ServiceSpec
 from fogverse.constants import (
     DEFAULT_CONTROL_TOPIC,
     DEFAULT_LOCK_PORT,
+    DEFAULT_PROVIDER,
     ENV_BOOTSTRAP,
+    ENV_CONTROL_KEY,
     MASTER_STATE_TOPIC,
 )
 from fogverse.errors import ConfigError
-from fogverse.observer import ENV_CONTROL_KEY
-from workers.auto_deployer import DeployerSettings
+from master.scheduling.autoscale import DeployerSettings
 from workers.input_output import InputOutputSettings
 from workers.registry import DEFAULT_EXPIRY_BEATS
 from workers.statistic import StatisticSettings
@@ -76,8 +82,6 @@ __all__ = [
     "InputOutputWorkerConfig",
     "MasterAutoScalerConfig",
     "MasterSettings",
-    "ServiceConfig",
-    "ServiceSettings",
     "StatisticWorkerConfig",
     "Worker",
     "load_master_config",
@@ -128,22 +132,6 @@ class DistributedWorkerConfig(TypedDict, total=False):
     master_port: int
 
 
-class ServiceConfig(TypedDict, total=False):
-    """A service the master may deploy. ``module`` or ``command`` for LOCAL."""
-
-    provider: str
-    module: str
-    command: list[str]
-    env: dict[str, str]
-    cwd: str
-    min_instance: int
-    max_instance: int
-    source_topic: str
-    target_topic: str
-    group_id: str
-    extra_configs: dict[str, Any]
-
-
 class MasterAutoScalerConfig(TypedDict, total=False):
     """FogVerse's master configuration, plus ``services`` and the status server."""
 
@@ -156,7 +144,8 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     input_output_worker_config: InputOutputWorkerConfig
     distributed_worker_config: DistributedWorkerConfig
     included_worker: list[Worker | str]
-    services: dict[str, ServiceConfig]
+    services: dict[str, dict[str, Any]]
+    """Service name -> the fields of :class:`deploy_scripts.ServiceSpec` but ``name``."""
     instance_expiry_beats: int
     stale_after: float
     http_host: str
@@ -165,22 +154,6 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     log_dir: str
     kafka_extra: dict[str, Any]
     state_topic: str
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    name: str
-    provider: str = "LOCAL"
-    module: str | None = None
-    command: tuple[str, ...] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    min_instance: int = 1
-    max_instance: int = 1
-    source_topic: str | None = None
-    target_topic: str | None = None
-    group_id: str | None = None
-    extra_configs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -196,7 +169,7 @@ class MasterSettings:
     input_output: InputOutputSettings = field(default_factory=InputOutputSettings)
     lock_host: str = "127.0.0.1"
     lock_port: int = DEFAULT_LOCK_PORT
-    services: Mapping[str, ServiceSettings] = field(default_factory=dict)
+    services: Mapping[str, ServiceSpec] = field(default_factory=dict)
     instance_expiry_beats: int = DEFAULT_EXPIRY_BEATS
     stale_after: float = 30.0
     """Control messages sent longer ago than this (wall clock) are dropped as stale."""
@@ -270,7 +243,7 @@ def load_master_config(
     return replace(settings, services=services)
 
 
-def _with_cwd(svc: ServiceSettings, base: Path) -> ServiceSettings:
+def _with_cwd(svc: ServiceSpec, base: Path) -> ServiceSpec:
     cwd = str((base / svc.cwd).resolve()) if svc.cwd else str(base)
     return replace(svc, cwd=cwd)
 
@@ -336,31 +309,39 @@ def _positive_int(conf: Mapping[str, Any], name: str, default: int) -> int:
     return value
 
 
-def _services(raw: Mapping[str, Any]) -> dict[str, ServiceSettings]:
+def _services(raw: Mapping[str, Any]) -> dict[str, ServiceSpec]:
     if not isinstance(raw, Mapping):
         raise ConfigError("services", raw, "expected a table of services")
     return {str(name): _service(str(name), conf) for name, conf in raw.items()}
 
 
-def _service(name: str, conf: Mapping[str, Any]) -> ServiceSettings:
+_SERVICE_KEYS = frozenset(f.name for f in fields(ServiceSpec)) - {"name"}
+
+
+def _service(name: str, conf: Mapping[str, Any]) -> ServiceSpec:
     where = f"services.{name}"
-    _no_unknown(where, conf, frozenset(ServiceConfig.__annotations__))
-    provider = str(conf.get("provider", "LOCAL"))
-    module, command = conf.get("module"), conf.get("command")
-    if provider == "LOCAL" and (module is None) == (command is None):
-        raise ConfigError(f"{where}.module/command", (module, command),
-                          "a LOCAL service needs exactly one of module or command")
-    if command is not None and (not isinstance(command, list) or not command):
+    _no_unknown(where, conf, _SERVICE_KEYS)
+    command = conf.get("command")
+    if command is not None and (not isinstance(command, list | tuple) or not command):
         raise ConfigError(f"{where}.command", command, "expected a non-empty list of strings")
-    low, high = conf.get("min_instance", 1), conf.get("max_instance", 1)
-    if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high and high >= 1):
-        raise ConfigError(f"{where}.min_instance/max_instance", (low, high),
-                          "need 0 <= min_instance <= max_instance and max_instance >= 1")
-    return ServiceSettings(
-        name=name, provider=provider, module=module,
-        command=None if command is None else tuple(str(c) for c in command),
-        env={str(k): str(v) for k, v in (conf.get("env") or {}).items()},
-        cwd=conf.get("cwd"), min_instance=low, max_instance=high,
-        source_topic=conf.get("source_topic"), target_topic=conf.get("target_topic"),
-        group_id=conf.get("group_id"), extra_configs=dict(conf.get("extra_configs") or {}),
-    )
+    for key in ("env", "extra_configs"):
+        if not isinstance(conf.get(key) or {}, Mapping):
+            raise ConfigError(f"{where}.{key}", conf[key], "expected a table / mapping")
+    for key in ("provider", "module", "cwd", "source_topic", "target_topic", "group_id"):
+        value = conf.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{where}.{key}", value, "expected a non-empty string")
+    try:
+        return ServiceSpec(
+            name=name, provider=conf.get("provider", DEFAULT_PROVIDER), module=conf.get("module"),
+            command=None if command is None else tuple(str(c) for c in command),
+            env={str(k): str(v) for k, v in (conf.get("env") or {}).items()},
+            cwd=conf.get("cwd"), min_instance=conf.get("min_instance", 1),
+            max_instance=conf.get("max_instance", 1), source_topic=conf.get("source_topic"),
+            target_topic=conf.get("target_topic"), group_id=conf.get("group_id"),
+            extra_configs=dict(conf.get("extra_configs") or {}),
+        )
+    except ConfigError as exc:
+        # Name the key as the user wrote it, not the dataclass.
+        why = str(exc)[len(f"invalid setting {exc.setting}={exc.value!r}: "):]
+        raise ConfigError(f"{where}.{exc.setting.split(').', 1)[-1]}", exc.value, why) from None

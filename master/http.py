@@ -7,12 +7,14 @@ a thousand heartbeats a second cost nothing here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from master.status import StageStatus, to_json
 
 if TYPE_CHECKING:
     from master.master import Master
@@ -27,17 +29,19 @@ class MasterCollector:
         self._master = master
 
     def collect(self) -> Iterator[Any]:
-        m = self._master
+        status = self._master.status()
+        summary = status.master
         yield _counter("fogverse_master_control_messages", "Control messages accepted",
-                       "kind", m.messages)
+                       "kind", summary.messages)
         yield _counter("fogverse_master_dropped_messages", "Control messages dropped",
-                       "reason", m.malformed)
+                       "reason", summary.malformed)
         yield _counter("fogverse_master_refused_requests", "Auto-scale requests refused",
-                       "reason", m.refused)
-        if m.deployer is not None:
+                       "reason", summary.refused)
+        deployer = self._master.deployer
+        if deployer is not None:
             yield _counter("fogverse_master_scale_actions", "Scale actions started", "action",
-                           m.deployer.actions)
-        yield from _stage_gauges(m.status()["stages"])
+                           deployer.counts)
+        yield from _stage_gauges(status.stages)
 
 
 def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
@@ -47,30 +51,26 @@ def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> Counter
     return family
 
 
-_GAUGES = {
-    "live": ("fogverse_stage_live_instances", "Live instances of the stage"),
-    "consumed_rate": ("fogverse_stage_consumed_rate", "Messages/s the stage consumes"),
-    "produced_rate": ("fogverse_stage_produced_rate", "Messages/s the stage produces"),
-}
-_ASSESSED = {
-    "ratio": ("fogverse_stage_output_input_ratio", "Output/input rate ratio"),
-    "lag": ("fogverse_stage_lag", "Consumer group lag on the source topic"),
-    "input_rate": ("fogverse_stage_input_rate", "Messages/s arriving in the source topic"),
-}
+_GAUGES: list[tuple[str, str, Callable[[StageStatus], float | None]]] = [
+    ("fogverse_stage_live_instances", "Live instances of the stage", lambda s: s.live),
+    ("fogverse_stage_consumed_rate", "Messages/s the stage consumes", lambda s: s.consumed_rate),
+    ("fogverse_stage_produced_rate", "Messages/s the stage produces", lambda s: s.produced_rate),
+    ("fogverse_stage_output_input_ratio", "Output/input rate ratio",
+     lambda s: s.assessment.ratio if s.assessment else None),
+    ("fogverse_stage_lag", "Consumer group lag on the source topic",
+     lambda s: s.assessment.lag if s.assessment else None),
+    ("fogverse_stage_input_rate", "Messages/s arriving in the source topic",
+     lambda s: s.assessment.input_rate if s.assessment else None),
+]
 
 
-def _stage_gauges(stages: list[dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
-    for key, (name, doc) in _GAUGES.items():
+def _stage_gauges(stages: list[StageStatus]) -> Iterator[GaugeMetricFamily]:
+    for name, doc, read in _GAUGES:
         family = GaugeMetricFamily(name, doc, labels=["stage"])
         for st in stages:
-            family.add_metric([st["stage"]], st[key])
-        yield family
-    for key, (name, doc) in _ASSESSED.items():
-        family = GaugeMetricFamily(name, doc, labels=["stage"])
-        for st in stages:
-            value = (st["assessment"] or {}).get(key)
+            value = read(st)
             if value is not None:
-                family.add_metric([st["stage"]], value)
+                family.add_metric([st.stage], value)
         yield family
 
 
@@ -108,7 +108,7 @@ class StatusServer:
             self._site = None
 
     async def _status(self, request: web.Request) -> web.Response:
-        body = json.dumps(self._master.status(), indent=2, sort_keys=True)
+        body = json.dumps(to_json(self._master.status()), indent=2, sort_keys=True)
         return web.Response(text=body, content_type="application/json")
 
     async def _metrics(self, request: web.Request) -> web.Response:

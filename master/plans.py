@@ -12,19 +12,49 @@ child runs).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from deploy_scripts import DeployConfig, ServiceSpec
+from fogverse.constants import PROVIDER_LOCAL
 from fogverse.control import AutoScaleRequest
 from fogverse.errors import FogVerseError
-from master.config import ServiceSettings
-from workers.auto_deployer import StagePlan
+from workers.registry import StageKey
 
-__all__ = ["PROTECTED_EXTRA_KEYS", "RequestRefused", "plan_for_request", "plan_for_service"]
+__all__ = [
+    "PROTECTED_EXTRA_KEYS",
+    "RequestRefused",
+    "RequestRefusedError",
+    "StagePlan",
+    "plan_for_request",
+    "plan_for_service",
+]
 
 PROTECTED_EXTRA_KEYS = frozenset({"env", "args"})
 
 
-class RequestRefused(FogVerseError):
+@dataclass(frozen=True)
+class StagePlan:
+    """What the master may do for one stage: which service, within which limits."""
+
+    stage: StageKey
+    service_name: str
+    provider: str = PROVIDER_LOCAL
+    min_instance: int = 1
+    max_instance: int = 1
+    group_id: str | None = None
+    extra_configs: Mapping[str, Any] = field(default_factory=dict)
+
+    def deploy_config(self) -> DeployConfig:
+        """FogVerse's DeployConfig for one more instance of this stage."""
+        return {
+            "provider": self.provider, "service_name": self.service_name,
+            "max_instance": self.max_instance, "min_instance": self.min_instance,
+            "extra_configs": dict(self.extra_configs),
+        }
+
+
+class RequestRefusedError(FogVerseError):
     """An auto-scale request the master will not follow; ``reason`` is a short label."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -32,7 +62,11 @@ class RequestRefused(FogVerseError):
         super().__init__(detail)
 
 
-def plan_for_service(svc: ServiceSettings) -> StagePlan | None:
+RequestRefused = RequestRefusedError
+"""The earlier name, kept so existing ``except`` clauses still catch it."""
+
+
+def plan_for_service(svc: ServiceSpec) -> StagePlan | None:
     """The plan a service declares by naming its topics; None if it names no source."""
     if svc.source_topic is None:
         return None
@@ -44,19 +78,20 @@ def plan_for_service(svc: ServiceSettings) -> StagePlan | None:
 
 
 def plan_for_request(
-    request: AutoScaleRequest, services: Mapping[str, ServiceSettings]
+    request: AutoScaleRequest, services: Mapping[str, ServiceSpec]
 ) -> StagePlan:
-    """The plan for ``request`` within its service's limits, or RequestRefused."""
+    """The plan for ``request`` within its service's limits, or RequestRefusedError."""
     svc = services.get(request.service_name)
     if svc is None:
         known = ", ".join(sorted(services)) or "none"
-        raise RequestRefused(
+        raise RequestRefusedError(
             "undeclared_service",
             f"service {request.service_name!r} is not declared in the master's config "
-            f"(declared: {known})",
+            f"(declared: {known}); to allow it, add to the config dict:\n"
+            f"{declaration_for(request)}",
         )
     if request.provider != svc.provider:
-        raise RequestRefused(
+        raise RequestRefusedError(
             "provider_mismatch",
             f"request for {svc.name!r} names provider {request.provider!r}; the config "
             f"says {svc.provider!r}",
@@ -64,7 +99,7 @@ def plan_for_request(
     declared = (svc.source_topic, svc.target_topic)
     asked = (request.source_topic, request.target_topic)
     if svc.source_topic is not None and declared != asked:
-        raise RequestRefused(
+        raise RequestRefusedError(
             "topic_mismatch",
             f"request for {svc.name!r} names topics {asked}; the config says {declared}",
         )
@@ -85,3 +120,15 @@ def _merge_extra(declared: Mapping[str, Any], asked: Mapping[str, Any]) -> dict[
     merged = {k: v for k, v in asked.items() if k not in PROTECTED_EXTRA_KEYS}
     merged.update(declared)
     return merged
+
+
+def declaration_for(request: AutoScaleRequest) -> str:
+    """The lines a user adds to the master's config dict to declare what ``request`` asks."""
+    limits = f"'min_instance': {request.min_instance if request.min_instance is not None else 1}"
+    high = request.max_instance if request.max_instance is not None else 1
+    return (
+        "    'services': {\n"
+        f"        {request.service_name!r}: {{'provider': {request.provider!r}, "
+        f"{limits}, 'max_instance': {high}}},\n"
+        "    },"
+    )

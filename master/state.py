@@ -22,7 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.admin import KafkaAdmin
-from workers.auto_deployer import StagePlan
+from master.plans import StagePlan
 from workers.registry import stage_name
 
 __all__ = ["PlanStore", "decode_plan", "encode_plan"]

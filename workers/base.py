@@ -1,14 +1,14 @@
 """The small base every Master worker extends: hooks that do nothing until overridden.
 
 The master calls the message hooks from its control-topic reader (keep them
-cheap: a thousand heartbeats a second arrive there) and ``tick`` from its timer.
-``now`` is always the master's monotonic clock, so workers never read a clock
-of their own and tests drive time by hand.
+cheap: a thousand heartbeats a second arrive there) and ``tick`` from its timer,
+each with the master's monotonic ``now``, so a test drives a worker's decisions
+by passing the time by hand. Work a worker does beside the ticks (the
+input/output worker's lag poller, the end of a deploy) dates itself with the
+same monotonic clock.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from fogverse.control import AutoScaleRequest, Heartbeat, InstanceStopping
 
@@ -35,9 +35,12 @@ class BaseWorker:
     async def tick(self, now: float) -> None:
         """Periodic work, called about every quarter second; must return quickly."""
 
-    def status(self) -> dict[str, Any]:
-        """What /status shows for this worker (plain JSON-able values)."""
-        return {}
+    def status(self) -> object:
+        """What this worker reports about itself, shown under its name in /status.
+
+        A dataclass (or plain JSON-able values); None when it has nothing to say.
+        """
+        return None
 
     async def stop(self) -> None:
         """Release everything ``start`` opened; called once at shutdown."""

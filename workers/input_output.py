@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry, StageKey, stage_name
@@ -39,6 +39,7 @@ from workers.registry import InstanceRegistry, StageKey, stage_name
 __all__ = [
     "Assessment",
     "InputOutputSettings",
+    "InputOutputStatus",
     "InputOutputWorker",
     "LagReader",
     "StageSample",
@@ -113,15 +114,12 @@ class Assessment:
     lag_slope: float | None = None
     idle_since: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 3)
 
-        return {
-            "verdict": self.verdict.value, "reason": self.reason,
-            "input_rate": r(self.input_rate), "output_rate": r(self.output_rate),
-            "ratio": r(self.ratio), "lag": self.lag, "lag_slope": r(self.lag_slope),
-        }
+@dataclass(frozen=True, slots=True)
+class InputOutputStatus:
+    """The latest assessment of every stage the worker samples, by stage name."""
+
+    stages: dict[str, Assessment]
 
 
 def lag_slope(samples: Sequence[StageSample]) -> float | None:
@@ -382,6 +380,6 @@ class InputOutputWorker(BaseWorker):
         tracker = self._trackers.get(stage)
         return tracker.last if tracker else None
 
-    def status(self) -> dict[str, Any]:
-        return {stage_name(s): t.last.as_dict() for s, t in sorted(
-            self._trackers.items(), key=lambda item: stage_name(item[0]))}
+    def status(self) -> InputOutputStatus:
+        return InputOutputStatus({stage_name(s): t.last for s, t in sorted(
+            self._trackers.items(), key=lambda item: stage_name(item[0]))})

@@ -18,14 +18,15 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry
 
 __all__ = [
     "StatisticSettings",
+    "StatisticStatus",
     "StatisticWorker",
+    "TopicStatus",
     "WindowStats",
     "is_spike",
     "window_stats",
@@ -61,6 +62,22 @@ class WindowStats:
     std: float
     latest: float
     z: float
+
+
+@dataclass(frozen=True, slots=True)
+class TopicStatus:
+    """One topic's rate now, its window's mean and deviation, and whether it spikes."""
+
+    rate: float
+    mean: float
+    std: float
+    z: float
+    spike: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticStatus:
+    topics: dict[str, TopicStatus]
 
 
 def window_stats(samples: Sequence[float]) -> WindowStats | None:
@@ -134,14 +151,11 @@ class StatisticWorker(BaseWorker):
         stats = self.topic_stats(topic)
         return stats.std if stats else 0.0
 
-    def status(self) -> dict[str, Any]:
-        topics: dict[str, Any] = {}
+    def status(self) -> StatisticStatus:
+        topics = {}
         for topic in sorted(self._series):
             stats = self.topic_stats(topic)
             if stats is not None:
-                topics[topic] = {
-                    "rate": round(stats.latest, 3), "mean": round(stats.mean, 3),
-                    "std": round(stats.std, 3), "z": round(stats.z, 3),
-                    "spike": is_spike(stats, self.settings.z_value),
-                }
-        return {"topics": topics}
+                topics[topic] = TopicStatus(stats.latest, stats.mean, stats.std, stats.z,
+                                            is_spike(stats, self.settings.z_value))
+        return StatisticStatus(topics)

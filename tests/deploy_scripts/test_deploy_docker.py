@@ -6,7 +6,6 @@ the test broker at the address the tests use.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -22,8 +21,10 @@ from deploy_scripts import DeployError, DeployScripts
 from deploy_scripts.docker import DockerDeployError, DockerProvider
 from deploy_scripts.docker_spec import DockerServiceSpec
 from fogverse.constants import LABEL_INSTANCE_ID, LABEL_MASTER_ID, LABEL_SERVICE, PROVIDER_DOCKER
+from master.deployer import AutoDeployer
+from master.plans import StagePlan
+from master.scheduling.autoscale import DeployerSettings
 from tests.kafka_io import produce_msgpack, read
-from workers.auto_deployer import AutoDeployer, DeployerSettings, StagePlan
 from workers.registry import InstanceRegistry
 
 log = logging.getLogger(__name__)
@@ -240,8 +241,8 @@ async def test_the_deployer_backs_off_a_service_whose_image_is_missing(
     for second in range(16):
         now[0] = float(second)
         await deployer.tick(now[0])
-        await asyncio.gather(*(st.task for st in deployer._stages.values() if st.task))
+        await deployer.idle()
     # Without backoff that is a try every second; with it, at 0, 1, 3, 7 and 15.
     assert provider.failures == {"image-missing": 5}
-    held = [d for d in deployer.decisions if d["code"] == "start_backoff"]
-    assert held and "image 'fogverse-no-such-image:0'" in held[-1]["reason"]
+    held = [d for d in deployer.decisions if d.code == "start_backoff"]
+    assert held and "image 'fogverse-no-such-image:0'" in held[-1].reason

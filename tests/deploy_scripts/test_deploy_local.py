@@ -188,7 +188,6 @@ async def test_children_die_when_the_master_is_killed(report_dir: Path) -> None:
     ("fields", "complaint"),
     [
         ({"module": "a", "command": ("b",)}, "exactly one of module or command"),
-        ({}, "exactly one of module or command"),
         ({"command": ()}, "empty argv"),
         ({"module": "a", "min_instance": 3, "max_instance": 2}, "min_instance <= max_instance"),
     ],
@@ -196,6 +195,13 @@ async def test_children_die_when_the_master_is_killed(report_dir: Path) -> None:
 def test_service_spec_rejects_bad_shapes(fields: dict[str, object], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         ServiceSpec("svc", **fields)  # type: ignore[arg-type]
+
+
+def test_a_spec_without_module_or_command_serves_only_user_deploy_functions() -> None:
+    spec = ServiceSpec("svc", provider="MINE", max_instance=3)
+    assert not spec.launchable
+    with pytest.raises(ConfigError, match="exactly one of module or command"):
+        spec.argv("py")
 
 
 def test_service_spec_is_frozen_and_copies_its_inputs() -> None:

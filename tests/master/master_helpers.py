@@ -1,26 +1,15 @@
-"""Shared pieces of the master's real-broker tests: waiting, sinks, feeders."""
+"""Shared pieces of the master's real-broker tests: sinks and feeders."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import msgpack
 from confluent_kafka import Consumer
 
 from examples.autoscale.feeder import Feeder
-
-
-async def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 class IdSink:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from master_helpers import FeederThread, IdSink, wait_for
+from master_helpers import FeederThread, IdSink
 
 from fogverse.admin import KafkaAdmin
 from master import Master, master_settings
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -54,7 +55,8 @@ async def test_scales_out_under_load_and_back_in_without_losing_a_message(
     feeder: FeederThread | None = None
     try:
         await master.start()
-        await wait_for("min_instance started", lambda: master.registry.live_count(stage) == 1)
+        await wait_until(lambda: master.registry.live_count(stage) == 1, timeout=60,
+                         what="min_instance started")
 
         # Steady load (paced, zero variance) well above one instance's capacity.
         feeder = FeederThread(LOAD, producer_topic=source, consumer_servers=kafka_bootstrap,
@@ -68,7 +70,7 @@ async def test_scales_out_under_load_and_back_in_without_losing_a_message(
                 rates.produced)
             return rates.live == 3 and len(together) >= 15
 
-        await wait_for("scale-out to max_instance 3", three_live, timeout=90)
+        await wait_until(three_live, timeout=90, interval=0.2, what="scale-out to max_instance 3")
         partitions = await admin.partition_count(source)
         assert partitions is not None and partitions >= 3
         # Three instances move more than one did (the per-second peak of each set-up).
@@ -76,14 +78,16 @@ async def test_scales_out_under_load_and_back_in_without_losing_a_message(
 
         total = feeder.stop()
         feeder = None
-        await wait_for("every message delivered", lambda: not sink.missing(total), timeout=90)
-        await wait_for("scale-in to min_instance 1",
-                       lambda: master.registry.live_count(stage) == 1, timeout=90)
+        await wait_until(lambda: not sink.missing(total), timeout=90,
+                         what="every message delivered")
+        await wait_until(lambda: master.registry.live_count(stage) == 1, timeout=90,
+                         what="scale-in to min_instance 1")
 
-        decisions = [(d["action"], d["code"]) for d in master.status()["decisions"]]
+        assert master.deployer is not None
+        decisions = [(d.action, d.code) for d in master.deployer.decisions]
         assert decisions.count(("scale_out", "needs_more")) == 2
         assert decisions.count(("scale_in", "too_many")) == 2
-        assert all(d["reason"] for d in master.status()["decisions"])
+        assert all(d.reason for d in master.deployer.decisions)
         assert sink.missing(total) == []
     finally:
         if feeder is not None:

@@ -1,6 +1,7 @@
 """The master's own blindness: a silent control topic, a failing reader, a dead task.
 
-Pure: the master is built but not started; messages and ticks get their time by hand.
+The silence is pure (messages and ticks get their time by hand); a failing
+reader and a dead task are shown on a master running against the real broker.
 """
 
 from __future__ import annotations
@@ -8,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from fogverse.control import Heartbeat, encode_control
-from master import Master, Worker, master_settings
-from master.master import MasterFailed
+from master import Master, MasterFailedError, Worker, master_settings
+from master.control_reader import ControlReader
+from tests.polling import wait_until
 
 
 def _beat(instance_id: str) -> bytes:
@@ -47,68 +48,68 @@ class _FlakyConsumer:
         self.failures = failures
         self.calls = 0
 
-    def consume(self, num: int, timeout: float) -> list[Any]:
+    def consume(self, num_messages: int, timeout: float) -> list[Any]:
         self.calls += 1
         if self.calls <= self.failures:
             raise RuntimeError(f"broker said no ({self.calls})")
         time.sleep(0.01)
         return []
 
-
-def _reading_master(consumer: _FlakyConsumer) -> Master:
-    settings = master_settings({"included_worker": [Worker.STATISTIC_WORKER]},
-                               env={"FOGVERSE_BOOTSTRAP": "127.0.0.1:1"})
-    master = Master(settings)
-    master._consumer = consumer  # type: ignore[assignment]
-    master._reader_pool = ThreadPoolExecutor(1)
-    master.read_backoff = 0.01
-    return master
+    def close(self) -> None:
+        pass
 
 
-async def _wait(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+def _flaky_reader(consumer: _FlakyConsumer, seen: list[bytes | None]) -> ControlReader:
+    return ControlReader(None, "ctl", seen.extend, consumer=consumer, backoff=0.01)
 
 
 async def test_a_read_that_fails_a_few_times_is_retried() -> None:
     consumer = _FlakyConsumer(failures=2)
-    master = _reading_master(consumer)
-    master._start_tasks()
+    reader = _flaky_reader(consumer, [])
+    stopping = asyncio.Event()
+    task = asyncio.create_task(reader.run(stopping))
     try:
-        await _wait("reads after the failures", lambda: consumer.calls > 5)
-        assert master.failure is None and not master._stopping.is_set()
+        await wait_until(lambda: consumer.calls > 5, what="reads after the failures")
+        assert not task.done()
     finally:
-        master.stop()
-        await asyncio.gather(*master._tasks, return_exceptions=True)
-        assert master._reader_pool is not None
-        master._reader_pool.shutdown()
+        stopping.set()
+        await task
+        await reader.close()
 
 
-async def test_a_reader_that_keeps_failing_stops_the_master_with_an_error() -> None:
-    master = _reading_master(_FlakyConsumer(failures=1000))
-    master._start_tasks()
-    await _wait("the master to stop", master._stopping.is_set)
-    await asyncio.gather(*master._tasks, return_exceptions=True)
-    assert isinstance(master.failure, MasterFailed)
-    assert "broker said no" in str(master.failure)
-    assert master._reader_pool is not None
-    master._reader_pool.shutdown()
+async def test_a_reader_that_keeps_failing_gives_up_with_an_error() -> None:
+    reader = _flaky_reader(_FlakyConsumer(failures=1000), [])
+    with pytest.raises(MasterFailedError, match="broker said no"):
+        await reader.run(asyncio.Event())
+    await reader.close()
+
+
+def _master(servers: str, unique: Callable[[str], str]) -> Master:
+    return Master(master_settings({
+        "consumer_topic": unique("control"), "consumer_servers": servers,
+        "consumer_group_id": unique("master"), "http_port": None, "state_topic": "",
+        "included_worker": [Worker.STATISTIC_WORKER],
+    }))
+
+
+async def test_a_master_whose_reader_keeps_failing_stops_with_an_error(
+    kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    master = _master(kafka_bootstrap, unique)
+    master.reader = _flaky_reader(_FlakyConsumer(failures=1000), [])
+    with pytest.raises(MasterFailedError, match="broker said no"):
+        await master.run()
 
 
 async def test_a_task_that_ends_unexpectedly_stops_the_master(
-    monkeypatch: pytest.MonkeyPatch,
+    kafka_bootstrap: str, unique: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    master = _reading_master(_FlakyConsumer(failures=0))
+    master = _master(kafka_bootstrap, unique)
 
     def broken(now: float) -> list[Any]:
         raise ValueError("registry bug")
 
     monkeypatch.setattr(master.registry, "expire", broken)
-    master._start_tasks()
-    await _wait("the master to stop", master._stopping.is_set)
-    await asyncio.gather(*master._tasks, return_exceptions=True)
-    assert isinstance(master.failure, ValueError)
-    assert master._reader_pool is not None
-    master._reader_pool.shutdown()
+    with pytest.raises(MasterFailedError, match="registry bug") as info:
+        await master.run()
+    assert isinstance(info.value.__cause__, ValueError)

@@ -53,7 +53,10 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"auto_deployer_config": {"deploy_delay": -1}}, "auto_deployer_config"),
         ({"included_worker": ["AUTO_DEPLOYER", "MAGIC"]}, "included_worker"),
         ({"statistic_worker_config": {"maximum_seconds": 0.5}}, "statistic_worker_config"),
-        ({"services": {"s": {"max_instance": 2}}}, "services.s.module/command"),
+        ({"services": {"s": {"module": "m", "command": ["m"]}}}, "services.s.module/command"),
+        ({"services": {"s": {"module": "m", "max_instance": 0}}},
+         "services.s.min_instance/max_instance"),
+        ({"services": {"s": {"provider": ""}}}, "services.s.provider"),
         ({"services": {"s": {"module": "m", "min_instance": 3, "max_instance": 2}}},
          "services.s.min_instance/max_instance"),
         ({"services": {"s": {"module": "m", "replicas": 2}}}, "services.s.replicas"),
@@ -156,4 +159,4 @@ def test_fogverse_hand_built_master_has_only_its_observers() -> None:
                     observers=[mine], possible_data_types=[])
     assert master.settings.workers == frozenset()
     assert master.deployer is None and master.statistic is None
-    assert master._workers == [mine]
+    assert master.workers == [mine]

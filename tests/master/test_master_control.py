@@ -17,11 +17,11 @@ from typing import Any
 import msgpack
 import pytest
 from confluent_kafka import Producer
-from master_helpers import wait_for
 
 from deploy_scripts import DeployConfig, DeployResult, DeployScripts
 from fogverse.control import AutoScaleRequest, Heartbeat, encode_control
 from master import AutoScaleComponent, Worker
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -63,7 +63,7 @@ async def test_garbage_and_unsafe_requests_leave_the_master_running(
     }, scripts)
     await master.start()
     try:
-        await asyncio.sleep(1)  # the master's group must own the topic before we write
+        await asyncio.wait_for(master.ready.wait(), 60)  # it reads from the latest offset
         request = AutoScaleRequest("in", "out", "svc", "REC", max_instance=50,
                                    extra_configs={"zone": "b", "env": {"LD_PRELOAD": "x"},
                                                   "note": "hi"})
@@ -75,13 +75,14 @@ async def test_garbage_and_unsafe_requests_leave_the_master_running(
             encode_control(request, "inst"),
             encode_control(Heartbeat("external", "svc", "in", "out", 5, 5), "external"),
         ])
-        await wait_for("the request's stage to be planned",
-                       lambda: master.deployer is not None and bool(master.deployer.stages()))
-        await wait_for("the valid heartbeat", lambda: master.registry.get("external") is not None)
-        status = master.status()["master"]
-        assert status["malformed"] == {"empty": 1, "not_msgpack": 1, "not_envelope": 1,
-                                       "unknown_kind": 1, "stale": 1}
-        assert status["refused"] == {"undeclared_service": 1}
+        await wait_until(lambda: master.deployer is not None and bool(master.deployer.stages()),
+                         what="the request's stage to be planned")
+        await wait_until(lambda: master.registry.get("external") is not None,
+                         what="the valid heartbeat")
+        status = master.status().master
+        assert status.malformed == {"empty": 1, "not_msgpack": 1, "not_envelope": 1,
+                                    "unknown_kind": 1, "stale": 1}
+        assert status.refused == {"undeclared_service": 1}
         assert master.deployer is not None
         plan = master.deployer.plan(("in", "out"))
         assert plan is not None and plan.max_instance == 2  # capped by the config
@@ -184,11 +185,11 @@ async def test_a_restarted_master_remembers_the_plans_it_learned(
     first = AutoScaleComponent().master_auto_scaler(conf, scripts)
     await first.start()
     try:
-        await asyncio.sleep(1)
+        await asyncio.wait_for(first.ready.wait(), 60)
         send_raw(kafka_bootstrap, control,
                  [encode_control(AutoScaleRequest("a", "b", "svc", "REC", 3), "inst")])
-        await wait_for("the plan", lambda: first.deployer is not None
-                       and first.deployer.plan(("a", "b")) is not None)
+        await wait_until(lambda: first.deployer is not None
+                         and first.deployer.plan(("a", "b")) is not None, what="the plan")
     finally:
         await first.close()
     # Tighter limits in the new config apply to what was remembered.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgpack
 import pytest
 
+from master.plans import StagePlan
 from master.state import decode_plan, encode_plan
-from workers.auto_deployer import StagePlan
 
 
 def test_plan_round_trip() -> None:

@@ -150,10 +150,10 @@ async def test_worker_counts_a_stage_once_however_many_instances_announce_it() -
             registry.on_heartbeat(beat(f"w{i}", consumed=30, produced=30), now)
         await worker.refresh_lags(now)
         await worker.tick(now)
-    status = worker.status()
+    status = worker.status().stages
     assert list(status) == ["in->out"]
-    assert status["in->out"]["ratio"] == 1.0
-    assert status["in->out"]["input_rate"] == 90.0
+    assert status["in->out"].ratio == 1.0
+    assert status["in->out"].input_rate == 90.0
     assessment = worker.assessment(("in", "out"))
     assert assessment is not None and assessment.verdict is Verdict.HAS_TOO_MANY
 

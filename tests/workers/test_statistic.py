@@ -80,7 +80,7 @@ async def test_worker_samples_arrival_rate_and_sees_a_burst() -> None:
     registry.on_heartbeat(beat("src", source=None, target="in", produced=500), now)
     await worker.tick(now)
     assert worker.is_spike("in")[0]
-    assert worker.status()["topics"]["in"]["spike"] is True
+    assert worker.status().topics["in"].spike is True
 
 
 async def test_worker_falls_back_to_the_consumed_rate_and_forgets_silent_topics() -> None:

@@ -14,16 +14,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker_helpers import beat
-
 from deploy_scripts import DeployConfig, DeployResult, DeployScripts
-from workers.auto_deployer import (
-    Action,
-    AutoDeployer,
-    Decision,
-    DeployerSettings,
-    StagePlan,
-)
+from master.deployer import AutoDeployer
+from master.plans import StagePlan
+from master.scheduling.autoscale import Action, Decision, DeployerSettings
+from tests.workers.worker_helpers import beat
 from workers.input_output import InputOutputSettings, InputOutputWorker
 from workers.registry import InstanceRegistry
 from workers.statistic import StatisticSettings, StatisticWorker
@@ -97,8 +92,15 @@ async def step(deployer: AutoDeployer, clock: Clock, now: float) -> None:
 
 
 async def settle(deployer: AutoDeployer) -> None:
-    tasks = [st.task for st in deployer._stages.values() if st.task is not None]
-    await asyncio.gather(*tasks)
+    await deployer.idle()
+
+
+def codes(deployer: AutoDeployer) -> list[str]:
+    return [d.code for d in deployer.decisions]
+
+
+def stage_status(deployer: AutoDeployer) -> Any:
+    return deployer.status().stages["in->out"]
 
 
 async def test_brings_a_stage_up_to_min_instance_after_the_startup_grace() -> None:
@@ -109,13 +111,12 @@ async def test_brings_a_stage_up_to_min_instance_after_the_startup_grace() -> No
     await step(deployer, clock, 1.0)
     assert rec.started == ["i0"]
     assert rec.configs[0]["service_name"] == "svc" and rec.configs[0]["max_instance"] == 3
-    codes = [d["code"] for d in deployer.decisions]
-    assert codes == ["learning", "below_min"]
+    assert codes(deployer) == ["learning", "below_min"]
     await step(deployer, clock, 2.0)
-    assert deployer.status()["stages"]["in->out"]["starting"] == ["i0"]
+    assert stage_status(deployer).starting == ["i0"]
     registry.on_heartbeat(beat("i0"), 2.5)
     await step(deployer, clock, 3.5)
-    assert deployer.status()["stages"]["in->out"]["starting"] == []
+    assert stage_status(deployer).starting == []
     assert rec.started == ["i0"]
 
 
@@ -149,9 +150,8 @@ async def test_scales_out_on_lag_growth_with_partitions_first_and_stops_at_max()
         await step(deployer, clock, now)
     assert rec.started == ["i0", "i1"]  # 1 external + 2 = max_instance 3
     assert admin.counts["in"] == 3
-    codes = [d["code"] for d in deployer.decisions]
-    assert codes.count("needs_more") == 2 and codes[-1] == "at_max"
-    assert "lag growing" in deployer.decisions[-1]["reason"]
+    assert codes(deployer).count("needs_more") == 2 and codes(deployer)[-1] == "at_max"
+    assert "lag growing" in deployer.decisions[-1].reason
 
 
 async def test_never_scales_out_on_a_spike() -> None:
@@ -168,7 +168,7 @@ async def test_never_scales_out_on_a_spike() -> None:
         io.sample(float(t))
         await step(deployer, clock, float(t))
     assert rec.started == []
-    assert deployer.decisions[-1]["code"] == "spike"
+    assert deployer.decisions[-1].code == "spike"
 
 
 async def test_scales_in_newest_first_down_to_min_and_retires_it() -> None:
@@ -179,7 +179,7 @@ async def test_scales_in_newest_first_down_to_min_and_retires_it() -> None:
     deployer, _, _, clock = make(rec, plan=plan, io=io, registry=registry)
     # three instances this master started, all idle
     for _ in range(3):
-        await deployer._scale_out(deployer._stages[STAGE], 3)
+        await deployer.act(STAGE, Decision(Action.SCALE_OUT, "test", "three to start with", 3))
     for t in range(40):
         for instance in rec.started:
             if not registry.is_retired(instance):
@@ -188,7 +188,7 @@ async def test_scales_in_newest_first_down_to_min_and_retires_it() -> None:
         await step(deployer, clock, float(t))
     assert rec.stopped == ["i2", "i1"]
     assert registry.live_count(STAGE) == 1
-    assert [d["code"] for d in deployer.decisions].count("too_many") == 2
+    assert codes(deployer).count("too_many") == 2
 
 
 async def test_a_blocking_deploy_function_does_not_block_the_loop() -> None:
@@ -221,8 +221,13 @@ async def test_a_failing_deploy_is_reported_and_retried_after_the_delay() -> Non
     for t in (0.0, 1.0, 2.0):
         await step(deployer, clock, t)
     assert len(calls) == 2
-    errors = [d for d in deployer.decisions if d["action"] == "error"]
-    assert errors and "no capacity" in errors[0]["reason"]
+    errors = [d for d in deployer.decisions if d.action == "error"]
+    assert errors and "no capacity" in errors[0].reason
+    for t in (3.0, 5.0):                    # the second failure doubles the wait
+        await step(deployer, clock, t)
+    assert len(calls) == 2 and deployer.decisions[-1].code == "start_backoff"
+    await step(deployer, clock, 6.0)
+    assert len(calls) == 3
 
 
 async def test_instances_that_die_or_never_start_are_reaped() -> None:
@@ -235,10 +240,10 @@ async def test_instances_that_die_or_never_start_are_reaped() -> None:
     await step(deployer, clock, 2.0)
     registry.expire(10.0)                    # i0 went silent
     await step(deployer, clock, 10.0)        # reaps i0, deploys i1
-    await asyncio.gather(*deployer._reaping)
+    await deployer.idle()
     assert "i0" in rec.stopped and rec.started == ["i0", "i1"]
     await step(deployer, clock, 16.0)        # i1 never beat: stopped after start_timeout
-    await asyncio.gather(*deployer._reaping)
+    await deployer.idle()
     assert "i1" in rec.stopped
 
 
@@ -257,7 +262,7 @@ async def test_set_plan_updates_limits() -> None:
     deployer.set_plan(StagePlan(STAGE, "svc", "REC", min_instance=0, max_instance=5))
     plan = deployer.plan(STAGE)
     assert plan is not None and plan.max_instance == 5
-    assert deployer.status()["stages"]["in->out"]["max_instance"] == 5
+    assert stage_status(deployer).max_instance == 5
 
 
 async def test_partitions_are_added_ahead_while_idle_once_the_topic_exists() -> None:
@@ -321,15 +326,14 @@ class FailingStops(Recorder):
 async def test_a_failed_scale_in_keeps_the_instance_and_stop_stops_it_later() -> None:
     rec = FailingStops(failures=1)
     deployer, registry, _, clock = make(rec, startup_grace=0.0, deploy_delay=0.0)
-    st = deployer._stages[STAGE]
     for _ in range(2):
-        await deployer._scale_out(st, 2)
+        await deployer.act(STAGE, Decision(Action.SCALE_OUT, "test", "two to start with", 2))
     for name in rec.started:
         registry.on_heartbeat(beat(name), 0.0)
     await step(deployer, clock, 0.0)
-    await deployer._act(st, Decision(Action.SCALE_IN, "too_many", "test", 1))
+    await deployer.act(STAGE, Decision(Action.SCALE_IN, "too_many", "test", 1))
     assert rec.attempts == ["i1"] and rec.stopped == []
-    assert deployer.status()["stages"]["in->out"]["deployed"] == ["i0", "i1"]
+    assert stage_status(deployer).deployed == ["i0", "i1"]
     assert not registry.is_retired("i1")   # its next beat counts it again
     await deployer.stop()
     assert sorted(rec.stopped) == ["i0", "i1"]
@@ -344,19 +348,19 @@ async def test_a_dead_instance_whose_stop_fails_is_kept_and_stopped_again() -> N
     await step(deployer, clock, 1.0)
     registry.expire(5.0)                       # i0 went silent
     await step(deployer, clock, 5.0)           # stopping i0 fails
-    await asyncio.gather(*deployer._reaping)
+    await deployer.idle()
     assert rec.attempts == ["i0"]
-    assert deployer.status()["stages"]["in->out"]["unstopped"] == ["i0"]
+    assert stage_status(deployer).unstopped == ["i0"]
     await step(deployer, clock, 5.5)           # too soon: no retry yet
-    await asyncio.gather(*deployer._reaping)
+    await deployer.idle()
     assert rec.attempts == ["i0"]
     await step(deployer, clock, 8.0)           # fails again, waits longer
-    await asyncio.gather(*deployer._reaping)
+    await deployer.idle()
     assert rec.attempts == ["i0", "i0"]
     await step(deployer, clock, 20.0)
-    await asyncio.gather(*deployer._reaping)
+    await deployer.idle()
     assert "i0" in rec.stopped
-    assert deployer.status()["stages"]["in->out"]["unstopped"] == []
+    assert stage_status(deployer).unstopped == []
 
 
 async def test_a_service_that_never_starts_is_redeployed_with_growing_backoff() -> None:
@@ -366,8 +370,8 @@ async def test_a_service_that_never_starts_is_redeployed_with_growing_backoff() 
     await step(deployer, clock, 0.0)            # i0 (below min)
     await step(deployer, clock, 6.0)            # i0 never beat: back off 5 s
     assert rec.started == ["i0"]
-    assert deployer.decisions[-1]["code"] == "start_backoff"
-    assert "no heartbeat within start_timeout" in deployer.decisions[-1]["reason"]
+    assert deployer.decisions[-1].code == "start_backoff"
+    assert "no heartbeat within start_timeout" in deployer.decisions[-1].reason
     await step(deployer, clock, 10.0)
     assert rec.started == ["i0"]
     await step(deployer, clock, 11.0)           # i1
@@ -377,5 +381,5 @@ async def test_a_service_that_never_starts_is_redeployed_with_growing_backoff() 
     await step(deployer, clock, 27.0)           # i2, which starts
     registry.on_heartbeat(beat("i2"), 27.5)
     await step(deployer, clock, 28.0)
-    assert deployer._stages[STAGE].start_failures == 0
     assert rec.started == ["i0", "i1", "i2"]
+    assert deployer.inputs(STAGE, 28.0).backoff_until == float("-inf")  # backoff over

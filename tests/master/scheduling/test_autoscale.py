@@ -1,4 +1,4 @@
-"""The auto-deployer's decision rules as a table, plus invariants checked by hypothesis."""
+"""The scaling decision rules as a table, plus invariants checked by hypothesis."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.auto_deployer import Action, DeployerSettings, ScaleInputs, decide
-from workers.input_output import Verdict
+from master.scheduling.autoscale import Action, Demand, DeployerSettings, ScaleInputs, decide
 
 S = DeployerSettings(deploy_delay=5.0, after_heartbeat_delay=3.0)
 BASE = ScaleInputs(now=100.0, live=1, min_instance=1, max_instance=3,
-                   verdict=Verdict.NEEDS_MORE, verdict_reason="lag growing", stoppable=0)
+                   verdict=Demand.NEEDS_MORE, verdict_reason="lag growing", stoppable=0)
 
 
 def x(**changes: object) -> ScaleInputs:
@@ -28,23 +27,23 @@ def x(**changes: object) -> ScaleInputs:
         (x(learning_until=101.0), Action.HOLD, "learning", 1),
         (x(last_action_at=96.0), Action.HOLD, "deploy_delay", 1),
         (x(last_action_at=95.0), Action.SCALE_OUT, "needs_more", 2),
-        (x(live=0, verdict=Verdict.UNKNOWN), Action.SCALE_OUT, "below_min", 1),
+        (x(live=0, verdict=Demand.UNKNOWN), Action.SCALE_OUT, "below_min", 1),
         (x(live=0, spike=True), Action.SCALE_OUT, "below_min", 1),
         (x(live=0, last_action_at=99.0), Action.HOLD, "deploy_delay", 0),
-        (x(live=4, stoppable=1, verdict=Verdict.STEADY), Action.SCALE_IN, "above_max", 3),
+        (x(live=4, stoppable=1, verdict=Demand.STEADY), Action.SCALE_IN, "above_max", 3),
         (x(live=4, stoppable=0), Action.HOLD, "at_max", 4),
         (x(starting=1), Action.HOLD, "starting", 2),
         (x(last_appeared_at=98.0), Action.HOLD, "after_heartbeat_delay", 1),
         (x(last_appeared_at=97.0), Action.SCALE_OUT, "needs_more", 2),
         (x(spike=True, spike_z=3.1), Action.HOLD, "spike", 1),
         (x(live=3), Action.HOLD, "at_max", 3),
-        (x(live=2, verdict=Verdict.HAS_TOO_MANY, stoppable=1), Action.SCALE_IN, "too_many", 1),
-        (x(live=1, verdict=Verdict.HAS_TOO_MANY, stoppable=1), Action.HOLD, "at_min", 1),
-        (x(live=2, verdict=Verdict.HAS_TOO_MANY, stoppable=0), Action.HOLD, "no_handle", 2),
-        (x(live=2, verdict=Verdict.HAS_TOO_MANY, stoppable=1, spike=True), Action.HOLD,
+        (x(live=2, verdict=Demand.HAS_TOO_MANY, stoppable=1), Action.SCALE_IN, "too_many", 1),
+        (x(live=1, verdict=Demand.HAS_TOO_MANY, stoppable=1), Action.HOLD, "at_min", 1),
+        (x(live=2, verdict=Demand.HAS_TOO_MANY, stoppable=0), Action.HOLD, "no_handle", 2),
+        (x(live=2, verdict=Demand.HAS_TOO_MANY, stoppable=1, spike=True), Action.HOLD,
          "spike", 2),
-        (x(verdict=Verdict.STEADY, verdict_reason="idle for 1s"), Action.HOLD, "steady", 1),
-        (x(verdict=Verdict.UNKNOWN, verdict_reason=""), Action.HOLD, "unknown", 1),
+        (x(verdict=Demand.STEADY, verdict_reason="idle for 1s"), Action.HOLD, "steady", 1),
+        (x(verdict=Demand.UNKNOWN, verdict_reason=""), Action.HOLD, "unknown", 1),
     ],
 )
 def test_decide_table(inputs: ScaleInputs, action: Action, code: str, target: int) -> None:
@@ -63,7 +62,7 @@ inputs = st.builds(
     live=st.integers(0, 10),
     min_instance=st.integers(0, 4),
     max_instance=st.integers(1, 8),
-    verdict=st.sampled_from(Verdict),
+    verdict=st.sampled_from(Demand),
     starting=st.integers(0, 2),
     stoppable=st.integers(0, 10),
     spike=st.booleans(),

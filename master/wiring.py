@@ -1,0 +1,93 @@
+"""Which workers a master runs and how they are connected, from its settings.
+
+The statistic and input/output workers read the instance registry; the
+auto-deployer reads both and acts through the deploy providers; the lock
+service is one more worker. The built-in LOCAL provider is registered for the
+declared LOCAL services unless the user registered a LOCAL deploy function of
+their own (FogVerse's README does), in which case it is the user's to start them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from deploy_scripts import DeployScripts, LocalProvider
+from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_LOCAL
+from fogverse.errors import ConfigError
+from master.config import MasterSettings, Worker
+from master.deployer import AutoDeployer, PartitionAdmin
+from workers.base import BaseWorker
+from workers.distributed_lock import DistributedLockWorker
+from workers.input_output import InputOutputWorker, LagReader
+from workers.registry import InstanceRegistry
+from workers.statistic import StatisticWorker
+
+__all__ = ["MasterWorkers", "add_local_provider", "build_workers"]
+
+log = logging.getLogger("fogverse.master")
+
+ENV_CONTROL_TOPIC = "CONTROL_TOPIC"
+"""The stage setting naming the control topic, set on every LOCAL child."""
+
+
+@dataclass
+class MasterWorkers:
+    """The master's workers, by role, and all of them in start order."""
+
+    statistic: StatisticWorker | None = None
+    input_output: InputOutputWorker | None = None
+    deployer: AutoDeployer | None = None
+    lock: DistributedLockWorker | None = None
+    all: list[BaseWorker] = field(default_factory=list)
+
+
+def build_workers(
+    settings: MasterSettings,
+    scripts: DeployScripts,
+    registry: InstanceRegistry,
+    admin: PartitionAdmin,
+    lag_reader: LagReader,
+    extra: Sequence[BaseWorker] = (),
+) -> MasterWorkers:
+    """The workers ``settings.workers`` names, then ``extra`` (FogVerse's observers)."""
+    chosen = settings.workers
+    w = MasterWorkers()
+    if Worker.STATISTIC_WORKER in chosen:
+        w.statistic = StatisticWorker(registry, settings.statistic)
+        w.all.append(w.statistic)
+    if Worker.INPUT_OUTPUT_WORKER in chosen:
+        w.input_output = InputOutputWorker(registry, settings.input_output, lag_reader)
+        w.all.append(w.input_output)
+    if Worker.AUTO_DEPLOYER in chosen:
+        add_local_provider(settings, scripts)
+        w.deployer = AutoDeployer(
+            scripts, registry, settings.deployer, statistic=w.statistic,
+            input_output=w.input_output, admin=admin, wait_for_reader=True,
+        )
+        w.all.append(w.deployer)
+    if Worker.DISTRIBUTED_LOCK_WORKER in chosen:
+        w.lock = DistributedLockWorker(settings.lock_host, settings.lock_port)
+        w.all.append(w.lock)
+    w.all.extend(extra)
+    return w
+
+
+def add_local_provider(settings: MasterSettings, scripts: DeployScripts) -> None:
+    """Register the built-in LOCAL provider for the declared LOCAL services, if needed."""
+    local = {n: s for n, s in settings.services.items() if s.provider == PROVIDER_LOCAL}
+    if not local or PROVIDER_LOCAL in scripts.providers:
+        return
+    for name, svc in local.items():
+        if not svc.launchable:
+            raise ConfigError(
+                f"services.{name}.module/command", None,
+                "the built-in LOCAL provider needs module or command; or register your own "
+                "deploy function with deploy_scripts.set_deploy_functions('LOCAL', fn)")
+    base_env = {ENV_BOOTSTRAP: settings.consumer_servers,
+                ENV_CONTROL_TOPIC: settings.consumer_topic}
+    if settings.control_key:
+        base_env[ENV_CONTROL_KEY] = settings.control_key.decode()
+    scripts.set_deploy_functions(
+        PROVIDER_LOCAL, LocalProvider(local, base_env, log_dir=settings.log_dir))
