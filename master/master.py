@@ -32,7 +32,7 @@ from master.http import StatusServer
 from master.plans import RequestRefusedError, StagePlan, plan_for_request, plan_for_service
 from master.state import PlanStore
 from master.status import MasterStatus, MasterSummary, stage_statuses
-from master.wiring import build_workers
+from master.wiring import add_local_provider, build_workers
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry, stage_name
 
@@ -173,6 +173,8 @@ class Master:
         """
         settings = self.settings
         self._started_at = time.monotonic()
+        if self.deployer is not None:
+            add_local_provider(settings, self.deploy_scripts)
         self.admin = KafkaAdmin(
             settings.consumer_servers, connection_settings(settings.kafka_extra)
         )

@@ -87,7 +87,8 @@ def plan_for_request(
         raise RequestRefusedError(
             "undeclared_service",
             f"service {request.service_name!r} is not declared in the master's config "
-            f"(declared: {known}); to allow it, add to the config dict:\n"
+            f"(declared: {known}); to allow it, add to the master's config dict (the "
+            f"service line inside 'services' if you have one):\n"
             f"{declaration_for(request)}",
         )
     if request.provider != svc.provider:
@@ -123,12 +124,17 @@ def _merge_extra(declared: Mapping[str, Any], asked: Mapping[str, Any]) -> dict[
 
 
 def declaration_for(request: AutoScaleRequest) -> str:
-    """The lines a user adds to the master's config dict to declare what ``request`` asks."""
-    limits = f"'min_instance': {request.min_instance if request.min_instance is not None else 1}"
-    high = request.max_instance if request.max_instance is not None else 1
-    return (
-        "    'services': {\n"
-        f"        {request.service_name!r}: {{'provider': {request.provider!r}, "
-        f"{limits}, 'max_instance': {high}}},\n"
-        "    },"
-    )
+    """The lines that declare what ``request`` asks for, to paste into the config dict."""
+    high = max(request.max_instance if request.max_instance is not None else 1, 1)
+    low = min(request.min_instance if request.min_instance is not None else 1, high)
+    fields: dict[str, object] = {"provider": request.provider, "min_instance": low,
+                                 "max_instance": high}
+    if request.source_topic:
+        fields["source_topic"] = request.source_topic
+    if request.target_topic:
+        fields["target_topic"] = request.target_topic
+    extra = {k: v for k, v in request.extra_configs.items() if k not in PROTECTED_EXTRA_KEYS}
+    if extra:
+        fields["extra_configs"] = extra
+    body = ", ".join(f"{k!r}: {v!r}" for k, v in fields.items())
+    return f"'services': {{\n    {request.service_name!r}: {{{body}}},\n}},"

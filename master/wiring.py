@@ -61,7 +61,6 @@ def build_workers(
         w.input_output = InputOutputWorker(registry, settings.input_output, lag_reader)
         w.all.append(w.input_output)
     if Worker.AUTO_DEPLOYER in chosen:
-        add_local_provider(settings, scripts)
         w.deployer = AutoDeployer(
             scripts, registry, settings.deployer, statistic=w.statistic,
             input_output=w.input_output, admin=admin, wait_for_reader=True,
@@ -75,7 +74,10 @@ def build_workers(
 
 
 def add_local_provider(settings: MasterSettings, scripts: DeployScripts) -> None:
-    """Register the built-in LOCAL provider for the declared LOCAL services, if needed."""
+    """Register the built-in LOCAL provider for the declared LOCAL services, if needed.
+
+    Called when the master starts, so a LOCAL deploy function the user registers
+    any time before that is the one used."""
     local = {n: s for n, s in settings.services.items() if s.provider == PROVIDER_LOCAL}
     if not local or PROVIDER_LOCAL in scripts.providers:
         return
