@@ -131,6 +131,8 @@ class InstanceRegistry:
     _by_stage: dict[StageKey, dict[str, InstanceRecord]] = field(default_factory=dict)
     _declared_by_target: dict[str, StageKey] = field(default_factory=dict)
     _retired: dict[str, float] = field(default_factory=dict)
+    _shortest_interval: float = _MAX_EXPIRY_INTERVAL
+    """The shortest heartbeat interval ever reported (capped as deadlines are)."""
 
     def declare_stage(self, key: StageKey) -> None:
         """Make heartbeats that name only this stage's target (FogVerse style) count for it."""
@@ -145,6 +147,8 @@ class InstanceRegistry:
         """
         if hb.instance_id in self._retired:
             return None
+        if hb.interval < self._shortest_interval:
+            self._shortest_interval = hb.interval
         record = self._by_id.get(hb.instance_id)
         if record is not None:
             record.update(hb, now)
@@ -183,11 +187,22 @@ class InstanceRegistry:
         """
         previous = self.heard_at
         self.heard_at = now
-        if previous is None:
+        if previous is None or not self._gap_can_hide_a_deadline(now - previous):
             return
         for r in self._by_id.values():
             if previous < r.next_beat_due() and now > r.expires_at(self.expiry_beats):
                 r.forgiven_until = now + r.window(self.expiry_beats)
+
+    def _gap_can_hide_a_deadline(self, gap: float) -> bool:
+        """Whether some instance's whole grace, from its next beat due to its
+        deadline, may fit in a silence of ``gap`` seconds.
+
+        That grace is at least ``(expiry_beats - 1)`` times the shortest interval
+        ever reported, so a shorter gap (every gap while messages flow) hides no
+        deadline and needs no look at each instance: this keeps the per-message
+        cost flat however many instances there are.
+        """
+        return gap > (self.expiry_beats - 1) * self._shortest_interval
 
     def silent_for(self, now: float) -> float | None:
         """Seconds since any control message arrived; None if none ever did."""
@@ -196,6 +211,8 @@ class InstanceRegistry:
     def blind(self, now: float) -> list[InstanceRecord]:
         """Instances past their deadline that :meth:`expire` keeps because the whole
         control topic has been silent since they were due."""
+        if self.heard_at is None or not self._gap_can_hide_a_deadline(now - self.heard_at):
+            return []
         return [r for r in self._by_id.values()
                 if now > r.expires_at(self.expiry_beats) and not self._own_silence(r, now)]
 
