@@ -43,7 +43,15 @@ State: plans learned from requests are kept in the compacted ``state_topic``
 
 Safety: only services declared under ``services`` are ever deployed; a request's
 ``max_instance`` is capped by the service's, and its ``extra_configs`` cannot
-override the declared ones (nor ``env``/``args`` at all). A service is a
+override the declared ones (nor ``env``/``args`` at all). Partitions are added
+only to a source topic a service declares. At most ``max_plans = 1000``
+requested stages are managed at once, and one none of whose instances was seen
+for ``plan_expiry = 600`` s is forgotten. Control messages dated over
+``max_clock_skew = 5`` s ahead, or over ``stale_after = 30`` s ago, are dropped,
+as is a replay of one seen in that window. With a control key
+(``FOGVERSE_CONTROL_KEY``) control messages and state records must be signed;
+without one the master warns at start and /status says the control plane is
+unauthenticated. A service is a
 :class:`deploy_scripts.ServiceSpec`: its keys are that dataclass's fields.
 A service whose provider is a deploy function you register needs only its
 provider and limits; the built-in LOCAL provider also needs ``module`` or
@@ -148,6 +156,9 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     """Service name -> the fields of :class:`deploy_scripts.ServiceSpec` but ``name``."""
     instance_expiry_beats: int
     stale_after: float
+    max_clock_skew: float
+    max_plans: int
+    plan_expiry: float
     http_host: str
     http_port: int | None
     control_key: str
@@ -172,7 +183,14 @@ class MasterSettings:
     services: Mapping[str, ServiceSpec] = field(default_factory=dict)
     instance_expiry_beats: int = DEFAULT_EXPIRY_BEATS
     stale_after: float = 30.0
-    """Control messages sent longer ago than this (wall clock) are dropped as stale."""
+    """Control messages sent longer ago than this (wall clock) are dropped as stale;
+    within it a message seen before (same sender, kind and send time) is a replay."""
+    max_clock_skew: float = 5.0
+    """Control messages dated further ahead than this (wall clock) are refused."""
+    max_plans: int = 1000
+    """Requested stages managed at once (declared ones do not count)."""
+    plan_expiry: float = 600.0
+    """A requested stage none of whose instances was seen this long is forgotten."""
     http_host: str = "127.0.0.1"
     http_port: int | None = DEFAULT_HTTP_PORT
     """None turns the status server off; 0 picks a free port."""
@@ -215,7 +233,10 @@ def master_settings(
         services=_services(conf.get("services") or {}),
         instance_expiry_beats=_positive_int(conf, "instance_expiry_beats",
                                             DEFAULT_EXPIRY_BEATS),
-        stale_after=float(conf.get("stale_after", 30.0)),
+        stale_after=_positive(conf, "stale_after", 30.0),
+        max_clock_skew=_positive(conf, "max_clock_skew", 5.0),
+        max_plans=_positive_int(conf, "max_plans", 1000),
+        plan_expiry=_positive(conf, "plan_expiry", 600.0),
         http_host=_text(conf, "http_host", "127.0.0.1"),
         http_port=http_port,
         control_key=key.encode() if isinstance(key, str) else key,
@@ -300,6 +321,13 @@ def _text(conf: Mapping[str, Any], name: str, default: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(name, value, "expected a non-empty string")
     return value
+
+
+def _positive(conf: Mapping[str, Any], name: str, default: float) -> float:
+    value = conf.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(name, value, "expected a positive number of seconds")
+    return float(value)
 
 
 def _positive_int(conf: Mapping[str, Any], name: str, default: int) -> int:

@@ -1,9 +1,10 @@
 """From raw control-topic values to the registry and the workers; never raises.
 
 Each value is decoded (and its HMAC checked when the master has a control key),
-dated, counted by kind, and routed: heartbeats to the registry and to the
-workers that watch them, auto-scale requests through the config's limits
-(:mod:`master.plans`) to the plan book, goodbyes to the registry. Whatever
+dated (too old, too far ahead or seen before: dropped), counted by kind, and
+routed: heartbeats to the registry and to the workers that watch them,
+auto-scale requests through the config's limits (:mod:`master.plans`) to the
+plan book, goodbyes to the registry. Whatever
 cannot be used is counted by reason and logged at powers of two, so a flood of
 garbage is visible without flooding the log.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 
 from deploy_scripts import ServiceSpec
@@ -28,7 +29,7 @@ from master.status import ControlCounters
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry, stage_name
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "ReplayGuard"]
 
 log = logging.getLogger("fogverse.master")
 
@@ -44,6 +45,7 @@ class Dispatcher:
         *,
         control_key: bytes | None,
         stale_after: float,
+        max_clock_skew: float,
         on_plan: Callable[[StagePlan], None] | None,
     ) -> None:
         self._registry = registry
@@ -52,6 +54,8 @@ class Dispatcher:
         self._services = services
         self._key = control_key
         self._stale_after = stale_after
+        self._skew = max_clock_skew
+        self._seen = ReplayGuard(stale_after + max_clock_skew)
         self._on_plan = on_plan
         self.messages: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
@@ -77,6 +81,14 @@ class Dispatcher:
         if wall - msg.sent_at > self._stale_after:
             self._count(self.malformed, "stale", "dropped control message",
                         f"{msg.kind} from {msg.sender} sent {wall - msg.sent_at:.0f}s ago")
+            return
+        if msg.sent_at - wall > self._skew:
+            self._count(self.malformed, "future", "dropped control message",
+                        f"{msg.kind} from {msg.sender} dated {msg.sent_at - wall:.0f}s ahead")
+            return
+        if self._seen.replayed((msg.sender, msg.kind, msg.sent_at), msg.sent_at, wall):
+            self._count(self.malformed, "replayed", "dropped control message",
+                        f"{msg.kind} from {msg.sender} sent at {msg.sent_at} seen before")
             return
         self.messages[msg.kind] += 1
         body = msg.body
@@ -117,7 +129,11 @@ class Dispatcher:
         except RequestRefusedError as exc:
             self._count(self.refused, exc.reason, "refused auto-scale request", str(exc))
             return
-        self._on_plan(plan)
+        try:
+            self._on_plan(plan)
+        except RequestRefusedError as exc:
+            self._count(self.refused, exc.reason, "refused auto-scale request", str(exc))
+            return
         for worker in self._workers:
             worker.on_auto_scale_request(request, now)
 
@@ -128,6 +144,31 @@ class Dispatcher:
                      stage_name(record.stage), f": {notice.reason}" if notice.reason else "")
         for worker in self._workers:
             worker.on_instance_stopping(notice, now)
+
+
+class ReplayGuard:
+    """Remembers which messages arrived within the freshness window, to spot replays.
+
+    A message is identified by sender, kind and send time, all covered by the
+    signature when there is a key; a sender never dates two of one kind alike.
+    Memory is bounded by what arrives within ``window`` seconds: older entries
+    go, and messages that old are refused as stale anyway.
+    """
+
+    def __init__(self, window: float) -> None:
+        self._window = window
+        self._seen: set[tuple[str, str, float]] = set()
+        self._order: deque[tuple[float, tuple[str, str, float]]] = deque()
+
+    def replayed(self, ident: tuple[str, str, float], sent_at: float, wall: float) -> bool:
+        order = self._order
+        while order and order[0][0] < wall - self._window:
+            self._seen.discard(order.popleft()[1])
+        if ident in self._seen:
+            return True
+        self._seen.add(ident)
+        order.append((sent_at, ident))
+        return False
 
 
 def _overrides(worker: BaseWorker, hook: str) -> bool:

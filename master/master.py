@@ -23,18 +23,20 @@ from typing import Any
 from deploy_scripts import DeployScripts
 from fogverse.admin import KafkaAdmin
 from fogverse.config import connection_settings
+from fogverse.constants import ENV_CONTROL_KEY
 from fogverse.control import AutoScaleRequest
 from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
 from master.errors import MasterFailedError
 from master.http import StatusServer
+from master.plan_book import PlanBook
 from master.plans import RequestRefusedError, StagePlan, plan_for_request, plan_for_service
-from master.state import PlanStore
+from master.state import StateStore
 from master.status import MasterStatus, MasterSummary, stage_statuses
 from master.wiring import add_local_provider, build_workers
 from workers.base import BaseWorker
-from workers.registry import InstanceRegistry, stage_name
+from workers.registry import InstanceRegistry, StageKey, stage_name
 
 __all__ = ["TICK_SECONDS", "Master"]
 
@@ -80,16 +82,19 @@ class Master:
         self.statistic, self.input_output = workers.statistic, workers.input_output
         self.deployer, self.lock_worker = workers.deployer, workers.lock
         self.workers: list[BaseWorker] = workers.all
+        self.plans = None if self.deployer is None else PlanBook(
+            self.deployer, self.input_output, self.registry, max_plans=settings.max_plans,
+            expiry=settings.plan_expiry, on_drop=self._forget_plan)
         self.dispatcher = Dispatcher(
             self.registry, self.workers, settings.services, control_key=settings.control_key,
-            stale_after=settings.stale_after,
+            stale_after=settings.stale_after, max_clock_skew=settings.max_clock_skew,
             on_plan=self._on_requested_plan if self.deployer else None)
         self.reader = ControlReader(self._consumer_conf(), settings.consumer_topic,
                                     self.dispatcher.on_batch)
         self.http: StatusServer | None = None
         self.failure: BaseException | None = None
         """Why the master stopped on its own, if it did; :meth:`run` raises it."""
-        self._store: PlanStore | None = None
+        self._store: StateStore | None = None
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = time.monotonic()
@@ -104,26 +109,24 @@ class Master:
         return self.reader.ready
 
     def _plan_declared_services(self) -> None:
-        if self.deployer is None:
+        if self.plans is None:
             return
         for svc in self.settings.services.values():
             plan = plan_for_service(svc)
             if plan is not None:
-                self._manage(plan)
+                self.plans.declare(plan)
         if not self.settings.services:
             log.warning("no services declared: auto-scale requests will be refused "
                         "(declare them under 'services' in the master's config)")
 
-    def _manage(self, plan: StagePlan) -> bool:
-        assert self.deployer is not None
-        changed = self.deployer.set_plan(plan)
-        if self.input_output is not None:
-            self.input_output.watch(plan.stage, plan.group_id)
-        return changed
-
     def _on_requested_plan(self, plan: StagePlan) -> None:
-        if self._manage(plan) and self._store is not None:
-            self._store.save(plan)
+        assert self.plans is not None
+        if self.plans.request(plan) and self._store is not None:
+            self._store.save_plan(plan)
+
+    def _forget_plan(self, stage: StageKey) -> None:
+        if self._store is not None:
+            self._store.drop_plan(stage)
 
     async def _read_lag(self, group_id: str, topic: str) -> int | None:
         return None if self.admin is None else await self.admin.group_lag(group_id, topic)
@@ -173,13 +176,17 @@ class Master:
         """
         settings = self.settings
         self._started_at = time.monotonic()
+        if not settings.control_key:
+            log.warning("no control key (%s): the control plane is unauthenticated; anyone "
+                        "who can write to %s can make this master deploy and stop instances "
+                        "of the declared services", ENV_CONTROL_KEY, settings.consumer_topic)
         if self.deployer is not None:
             add_local_provider(settings, self.deploy_scripts)
         self.admin = KafkaAdmin(
             settings.consumer_servers, connection_settings(settings.kafka_extra)
         )
         await self.admin.ensure_topic(settings.consumer_topic, 1)
-        if self.deployer is not None and settings.state_topic:
+        if self.plans is not None and settings.state_topic:
             await self._restore_plans()
         await self.reader.open()
         for worker in self.workers:
@@ -221,19 +228,26 @@ class Master:
     async def _restore_plans(self) -> None:
         assert self.admin is not None
         settings = self.settings
-        self._store = PlanStore(settings.consumer_servers, settings.consumer_group_id,
-                                settings.state_topic, connection_settings(settings.kafka_extra))
-        for stored in await self._store.load(self.admin):
+        self._store = StateStore(settings.consumer_servers, settings.consumer_group_id,
+                                 settings.state_topic, connection_settings(settings.kafka_extra),
+                                 control_key=settings.control_key)
+        state = await self._store.load(self.admin)
+        for stored in state.plans:
             # The config may have changed since: the stored plan is a request
             # like any other and meets the same checks.
             try:
                 plan = plan_for_request(_as_request(stored), settings.services)
             except RequestRefusedError as exc:
-                log.warning("not restoring the plan for %s: %s", stage_name(stored.stage), exc)
+                self._store.reject(exc.reason, stage_name(stored.stage), str(exc))
+                continue
+            assert self.plans is not None
+            try:
+                self.plans.request(plan)
+            except RequestRefusedError as exc:
+                self._store.reject(exc.reason, stage_name(stored.stage), str(exc))
                 continue
             log.info("restored the plan for %s from %s", stage_name(plan.stage),
                      settings.state_topic)
-            self._manage(plan)
 
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():
@@ -243,6 +257,8 @@ class Master:
     async def tick(self, now: float) -> None:
         """Expire silent instances, then let every worker do its periodic work."""
         self._warn_if_blind(now)
+        if self.plans is not None:
+            self.plans.expire(now)
         for record in self.registry.expire(now):
             log.info("instance %s of %s expired: no heartbeat for %.1fs",
                      record.instance_id, stage_name(record.stage), now - record.last_seen)
@@ -320,6 +336,7 @@ class Master:
             workers=sorted(self.settings.workers), instances=len(self.registry),
             messages=counters.messages, malformed=counters.malformed, refused=counters.refused,
             control_plane="authenticated" if self.settings.control_key else "unauthenticated",
+            state_rejected=dict(self._store.rejected) if self._store else {},
         )
         stages = stage_statuses(self.registry, self.deployer, self.input_output)
         return MasterStatus(summary, stages, {w.name: w.status() for w in self.workers})

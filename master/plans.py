@@ -44,6 +44,9 @@ class StagePlan:
     max_instance: int = 1
     group_id: str | None = None
     extra_configs: Mapping[str, Any] = field(default_factory=dict)
+    grow_partitions: bool = True
+    """Whether the master may add partitions to the source topic: only when the
+    config names it (a request alone must not make the master touch any topic)."""
 
     def deploy_config(self) -> DeployConfig:
         """FogVerse's DeployConfig for one more instance of this stage."""
@@ -114,6 +117,7 @@ def plan_for_request(
         min_instance=low, max_instance=high,
         group_id=request.group_id or svc.group_id,
         extra_configs=_merge_extra(svc.extra_configs, request.extra_configs),
+        grow_partitions=svc.source_topic is not None,
     )
 
 

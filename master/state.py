@@ -1,12 +1,11 @@
-"""What the master remembers across restarts: the stage plans it learned from requests.
+"""What the master remembers across restarts, in one compacted Kafka topic.
 
-One compacted topic, one record per stage, keyed ``<consumer_group_id>/<stage>``
-so masters of different pipelines can share the topic without mixing. On start
-the master reads it to the end and manages those stages again at once, instead
-of waiting for each stage to repeat its request (stages repeat every 15 s).
-
-Running instances are not stored: LOCAL children die with their master, and a
-provider's stop handle is code, which is never serialized (no pickle).
+Plans it learned from requests (so a restarted master manages the same stages
+at once, instead of waiting for each stage to repeat its request) and the
+instances it deployed, with what their provider needs to find them again (so
+it adopts them instead of deploying duplicates). Keys start with
+``<consumer_group_id>/`` so masters of different pipelines can share the topic.
+Record format and checks: :mod:`master.state_records`.
 """
 
 from __future__ import annotations
@@ -14,72 +13,92 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.admin import KafkaAdmin
 from master.plans import StagePlan
-from workers.registry import stage_name
+from master.state_records import (
+    KIND_INSTANCE,
+    KIND_PLAN,
+    DeployedInstance,
+    StateRecordError,
+    decode_record,
+    deployed_body,
+    deployed_from_body,
+    encode_record,
+    plan_body,
+    plan_from_body,
+)
+from workers.registry import StageKey, stage_name
 
-__all__ = ["PlanStore", "decode_plan", "encode_plan"]
+__all__ = ["LoadedState", "PlanStore", "StateStore"]
 
 log = logging.getLogger("fogverse.master.state")
 
-_VERSION = 1
 _READ_TIMEOUT = 15.0
+_INSTANCE = "instance/"
 
 
-def encode_plan(plan: StagePlan) -> bytes:
-    packed: bytes = msgpack.packb({
-        "v": _VERSION, "source": plan.stage[0], "target": plan.stage[1],
-        "service": plan.service_name, "provider": plan.provider,
-        "min": plan.min_instance, "max": plan.max_instance, "group": plan.group_id,
-        "extra": dict(plan.extra_configs),
-    }, use_bin_type=True)
-    return packed
+@dataclass
+class LoadedState:
+    """Every valid record of this namespace, as last written."""
+
+    plans: list[StagePlan] = field(default_factory=list)
+    instances: list[DeployedInstance] = field(default_factory=list)
 
 
-def decode_plan(raw: bytes) -> StagePlan:
-    """The stored plan; ValueError for a record that is not one."""
-    try:
-        d = msgpack.unpackb(raw, raw=False)
-        return StagePlan(
-            stage=(d["source"], d["target"]), service_name=str(d["service"]),
-            provider=str(d["provider"]), min_instance=int(d["min"]),
-            max_instance=int(d["max"]), group_id=d.get("group"),
-            extra_configs=dict(d.get("extra") or {}),
-        )
-    except Exception as exc:
-        raise ValueError(f"not a stored plan: {exc!r}") from None
+class StateStore:
+    """Reads and writes one master's records in the compacted state topic.
 
-
-class PlanStore:
-    """Reads and writes one master's plans in the compacted state topic."""
+    ``rejected`` counts the records refused at load, by reason; each is logged
+    with its key and skipped.
+    """
 
     def __init__(
-        self, servers: str, namespace: str, topic: str, extra: Mapping[str, Any] | None = None
+        self, servers: str, namespace: str, topic: str, extra: Mapping[str, Any] | None = None,
+        *, control_key: bytes | None = None,
     ) -> None:
         self._servers = servers
         self._prefix = f"{namespace}/"
         self.topic = topic
         self._extra = dict(extra or {})
+        self._key = control_key
         self._producer: KafkaProducer | None = None
+        self.rejected: Counter[str] = Counter()
 
-    async def load(self, admin: KafkaAdmin) -> list[StagePlan]:
-        """Every plan stored for this namespace (creating the topic if needed)."""
+    async def load(self, admin: KafkaAdmin) -> LoadedState:
+        """Every valid record stored for this namespace (creating the topic if needed)."""
         await admin.ensure_topic(self.topic, 1, {"cleanup.policy": "compact"})
         latest = await asyncio.to_thread(self._read_all)
-        plans = []
+        return self.parse(latest)
+
+    def parse(self, latest: Mapping[str, bytes]) -> LoadedState:
+        """Check every record (by full key); the valid ones, the others counted and logged."""
+        state = LoadedState()
         for key, raw in latest.items():
             try:
-                plans.append(decode_plan(raw))
-            except ValueError as exc:
-                log.warning("ignoring state record %s: %s", key, exc)
-        return plans
+                kind, body = decode_record(key, raw, self._key)
+                if key[len(self._prefix):].startswith(_INSTANCE):
+                    if kind != KIND_INSTANCE:
+                        raise StateRecordError("not_a_record", "a plan under an instance key")
+                    state.instances.append(deployed_from_body(body))
+                elif kind == KIND_PLAN:
+                    state.plans.append(plan_from_body(body))
+                else:
+                    raise StateRecordError("not_a_record", "an instance under a plan key")
+            except StateRecordError as exc:
+                self.reject(exc.reason, key, str(exc))
+        return state
+
+    def reject(self, reason: str, key: str, why: str) -> None:
+        self.rejected[reason] += 1
+        log.warning("ignoring state record %s: %s", key, why)
 
     def _read_all(self) -> dict[str, bytes]:
         consumer = Consumer({"bootstrap.servers": self._servers, "group.id": "unused",
@@ -110,7 +129,7 @@ class PlanStore:
                 key = (msg.key() or b"").decode(errors="replace")
                 if key.startswith(self._prefix):
                     value = msg.value()
-                    if value is None:  # a tombstone: the plan was dropped
+                    if value is None:  # a tombstone: the record was dropped
                         latest.pop(key, None)
                     else:
                         latest[key] = value
@@ -119,17 +138,32 @@ class PlanStore:
                     pending.discard(partition)
         return latest
 
-    def save(self, plan: StagePlan) -> None:
+    # -- writing -----------------------------------------------------------------------------
+
+    def save_plan(self, plan: StagePlan) -> None:
         """Store ``plan`` (queued, never waits for the broker)."""
+        key = self._prefix + stage_name(plan.stage)
+        self._write(key, encode_record(key, KIND_PLAN, plan_body(plan), self._key))
+
+    def drop_plan(self, stage: StageKey) -> None:
+        self._write(self._prefix + stage_name(stage), None)
+
+    def save_instance(self, instance: DeployedInstance) -> None:
+        key = self._prefix + _INSTANCE + instance.instance_id
+        self._write(key, encode_record(key, KIND_INSTANCE, deployed_body(instance), self._key))
+
+    def drop_instance(self, instance_id: str) -> None:
+        self._write(self._prefix + _INSTANCE + instance_id, None)
+
+    def _write(self, key: str, value: bytes | None) -> None:
         if self._producer is None:
             self._producer = KafkaProducer({"bootstrap.servers": self._servers,
                                             "linger.ms": 50, **self._extra})
-        key = self._prefix + stage_name(plan.stage)
         try:
-            self._producer.produce(self.topic, encode_plan(plan), key.encode())
+            self._producer.produce(self.topic, value, key.encode())
             self._producer.poll(0)
         except BufferError:
-            log.warning("state queue full; plan for %s not stored", stage_name(plan.stage))
+            log.warning("state queue full; record %s not stored", key)
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (blocking, bounded: run it in a thread)."""
@@ -137,3 +171,7 @@ class PlanStore:
             left = self._producer.flush(timeout)
             if left:
                 log.warning("%d state records not stored before shutdown", left)
+
+
+PlanStore = StateStore
+"""The earlier name, from when only plans were stored."""

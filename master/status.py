@@ -43,6 +43,8 @@ class MasterSummary:
     refused: dict[str, int]
     control_plane: str
     """``authenticated`` with a control key, ``unauthenticated`` (anyone may steer it) without."""
+    state_rejected: dict[str, int]
+    """State records refused at restore, by reason (each was logged with its key)."""
 
 
 @dataclass(frozen=True, slots=True)

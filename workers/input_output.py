@@ -300,6 +300,12 @@ class InputOutputWorker(BaseWorker):
         if group_id:
             self._groups[stage] = group_id
 
+    def unwatch(self, stage: StageKey) -> None:
+        """Stop assessing ``stage`` unless instances of it are live."""
+        self._watched.discard(stage)
+        self._groups.pop(stage, None)
+        self._lags.pop(stage, None)
+
     async def start(self) -> None:
         if self._lag_reader is not None:
             self._lag_task = asyncio.create_task(self._poll_lags(), name="lag-poller")

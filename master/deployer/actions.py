@@ -75,7 +75,7 @@ class Actions:
 
     async def _grow_partitions(self, st: StageState, target: int) -> None:
         source = st.plan.stage[0]
-        if self._admin is None or source is None:
+        if self._admin is None or source is None or not st.plan.grow_partitions:
             return
         count = await self._admin.partition_count(source)
         if count is not None and count < target:
@@ -105,8 +105,8 @@ class Actions:
 
     def should_provision(self, st: StageState, now: float) -> bool:
         return (self._settings.partitions_ahead and not st.provisioned
-                and self._admin is not None and st.plan.stage[0] is not None
-                and now >= st.provision_after and not st.busy)
+                and st.plan.grow_partitions and self._admin is not None
+                and st.plan.stage[0] is not None and now >= st.provision_after and not st.busy)
 
     async def provision(self, st: StageState, now: float) -> None:
         """Give the source topic ``max_instance`` partitions while the stage is idle."""

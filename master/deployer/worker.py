@@ -128,6 +128,16 @@ class AutoDeployer(BaseWorker):
             return True
         return False
 
+    def drop_plan(self, stage: StageKey) -> bool:
+        """Stop managing ``stage``; refused (False) while it has instances or an action runs."""
+        st = self._stages.get(stage)
+        if st is None:
+            return True
+        if st.deployed or st.unstopped or st.busy:
+            return False
+        del self._stages[stage]
+        return True
+
     def stages(self) -> list[StageKey]:
         """Every stage with a plan."""
         return list(self._stages)
