@@ -89,6 +89,10 @@ class ConsumerStart:
         partitions = 0
         try:
             async with self._lock.hold(key, lease=self._lease, timeout=self._lock_timeout):
+                # Nothing here needs the fencing token: growing to at least N
+                # partitions is idempotent and never shrinks the topic, so a
+                # holder whose lease ran out mid-way cannot undo a later
+                # holder's work, and subscribing touches only this consumer.
                 members, partitions = await self._make_room(topic, group_id, consumer_id)
                 consumer.subscribe([topic], **subscribe_kwargs)
                 is_member = _membership_check(consumer, members)

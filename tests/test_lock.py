@@ -79,10 +79,13 @@ class RawClient:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.hello: dict[str, Any] | None = None
 
     @classmethod
     async def connect(cls, worker: DistributedLockWorker) -> RawClient:
-        return cls(*await asyncio.open_connection("127.0.0.1", worker.port))
+        raw = cls(*await asyncio.open_connection("127.0.0.1", worker.port))
+        raw.hello = await raw.reply()
+        return raw
 
     async def send_bytes(self, data: bytes) -> None:
         self.writer.write(data)

@@ -1,29 +1,49 @@
 """The master's ``DISTRIBUTED_LOCK_WORKER``: a lock service over TCP.
 
-FogVerse's version had one lock for everything, no lease and a retry loop in
-which an idle client could starve the rest. Here every key is its own lock,
-every grant has a lease the holder must renew, a closed connection frees what
-it held, and waiters queue per key in arrival order. The wire format lives in
-``fogverse.lock`` next to the client.
+FogVerse's version had one lock for everything, no lease, no fencing and a
+retry loop in which an idle client could starve the rest, and it listened
+wherever ``master_host`` pointed, open to anyone. Here every key is its own
+lock with a lease and a fencing token (``workers.lock_table``), a closed
+connection frees what it held, and the service:
 
-All state changes happen in plain (non-async) methods on the event loop, so no
-two of them interleave and no lock is needed around the tables.
+- binds to loopback unless told otherwise, apart from the address clients are
+  told to connect to (``master_host``);
+- demands the control key (an HMAC challenge) whenever it has one, and refuses
+  to start listening beyond loopback without one;
+- caps connections, keys per connection and silence between frames, and keeps
+  its connections within a quarter of the process's file-descriptor limit, so
+  a flood of clients can never starve the rest of the Master of descriptors.
+
+The wire format lives in ``fogverse.lock_protocol`` next to the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import logging
 import math
+import os
+import resource
 import secrets
-from collections import deque
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from fogverse.constants import DEFAULT_LOCK_PORT
-from fogverse.lock import LockProtocolError, decode_body, encode_frame, read_frame_bytes
+from fogverse.constants import DEFAULT_LOCK_PORT, ENV_CONTROL_KEY
+from fogverse.errors import ConfigError
+from fogverse.lock_protocol import (
+    PROTOCOL_VERSION,
+    LockProtocolError,
+    auth_mac,
+    decode_body,
+    encode_frame,
+    read_frame_bytes,
+)
 from workers.base import BaseWorker
+from workers.lock_table import BadRequest, Grant, LockStatus, LockTable, RequestId, Waiter
 
 __all__ = ["DistributedLockWorker", "LockStatus"]
 
@@ -32,22 +52,15 @@ _log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 1024
 BODY_TIMEOUT = 10.0
 """Seconds a client may take to finish a frame it started; stops half-frames pinning a task."""
+AUTH_TIMEOUT = 10.0
+"""Seconds a new connection has to answer the challenge."""
 MAX_PENDING_OUTPUT = 1 << 20
 """A client that lets this many reply bytes pile up is not reading; it is dropped."""
+FD_SHARE = 4
+"""The service keeps at most 1/FD_SHARE of the process's descriptor limit in connections."""
+_ACCEPT_RETRY = 0.1
 
-
-@dataclass(frozen=True)
-class LockStatus:
-    """One key's state: who holds it (peer address) and how many wait for it."""
-
-    holder: str | None
-    waiting: int
-
-
-class _BadRequest(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+_OPS = frozenset({"acquire", "renew", "release", "ping"})
 
 
 @dataclass(eq=False)
@@ -56,8 +69,8 @@ class _Client:
 
     writer: asyncio.StreamWriter
     name: str
-    held: dict[str, str] = field(default_factory=dict)  # key -> token
-    waiting: dict[str, _Waiter] = field(default_factory=dict)
+    held: dict[str, Grant] = field(default_factory=dict)
+    waiting: dict[str, Waiter] = field(default_factory=dict)
     closed: bool = False
 
     def send(self, message: dict[str, Any]) -> None:
@@ -72,31 +85,27 @@ class _Client:
         self.writer.write(encode_frame(message))
 
 
-@dataclass(eq=False)
-class _Waiter:
-    client: _Client
-    request_id: _RequestId
-    key: str
-    lease: float
-    deadline: asyncio.TimerHandle | None = None
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine's loopback interface."""
+    if not host:
+        return False  # the empty host binds every interface
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
-@dataclass(eq=False)
-class _Grant:
-    client: _Client
-    token: str
-    lease: float
-    expiry: asyncio.TimerHandle
-
-
-@dataclass
-class _KeyState:
-    holder: _Grant | None = None
-    queue: deque[_Waiter] = field(default_factory=deque)
-
-
-_RequestId = int | str | None
-_OPS = frozenset({"acquire", "renew", "release", "ping"})
+def connection_budget(requested: int) -> int:
+    """``requested``, lowered to a quarter of the descriptor limit if that is smaller."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return requested
+    return max(1, min(requested, soft // FD_SHARE))
 
 
 def _valid_id(value: object) -> bool:
@@ -118,25 +127,40 @@ def _number(request: dict[str, Any], name: str, default: float | None) -> float 
         return None
     # bool is an int subclass; True seconds is a bug on the client's side.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _BadRequest("bad_request", f"{name} must be a finite number, got {value!r}")
+        raise BadRequest("bad_request", f"{name} must be a finite number, got {value!r}")
     if value <= 0:
-        raise _BadRequest("bad_request", f"{name} must be positive, got {value!r}")
+        raise BadRequest("bad_request", f"{name} must be positive, got {value!r}")
     return float(value)
 
 
 def _text(request: dict[str, Any], name: str) -> str:
     value = request.get(name)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_KEY_LENGTH:
-        raise _BadRequest("bad_request", f"{name} must be a string of 1..{MAX_KEY_LENGTH} chars")
+        raise BadRequest("bad_request", f"{name} must be a string of 1..{MAX_KEY_LENGTH} chars")
+    return value
+
+
+def _fence(request: dict[str, Any]) -> int | None:
+    value = request.get("fence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("bad_request", f"fence must be an integer, got {value!r}")
     return value
 
 
 class DistributedLockWorker(BaseWorker):
-    """Serves per-key leased locks to ``fogverse.lock.DistributedLock`` clients.
+    """Serves per-key leased, fenced locks to ``fogverse.lock.DistributedLock`` clients.
 
-    ``port=0`` picks a free port; read it from ``port`` after ``start()``.
-    ``max_lease`` caps what a client may ask for, so a typo cannot hold a key
-    for a day.
+    ``host`` is the address to bind (loopback by default), not the one clients
+    are told to use. ``port=0`` picks a free port; read it from ``port`` after
+    ``start()``. ``max_lease`` caps what a client may ask for, so a typo cannot
+    hold a key for a day. ``control_key`` (default ``$FOGVERSE_CONTROL_KEY``)
+    makes every client prove it knows the key; without one the service
+    refuses to bind beyond loopback. ``max_connections`` (further capped by
+    the descriptor limit), ``max_keys_per_client`` and ``idle_timeout``
+    (seconds of silence before a connection that awaits nothing is closed)
+    bound what one client can take.
     """
 
     name = "distributed_lock"
@@ -148,61 +172,97 @@ class DistributedLockWorker(BaseWorker):
         default_lease: float = 10.0,
         *,
         max_lease: float = 600.0,
+        control_key: bytes | str | None = None,
+        max_connections: int = 256,
+        max_keys_per_client: int = 64,
+        idle_timeout: float = 60.0,
     ) -> None:
         if not 0 < default_lease <= max_lease:
             raise ValueError(f"need 0 < default_lease <= max_lease, got {default_lease}")
+        for setting, value in (("max_connections", max_connections),
+                               ("max_keys_per_client", max_keys_per_client)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(setting, value, "expected a positive integer")
+        if not idle_timeout > 0:
+            raise ConfigError("idle_timeout", idle_timeout, "expected a positive number")
+        key = control_key if control_key is not None else os.environ.get(ENV_CONTROL_KEY) or None
+        self.control_key: bytes | None = key.encode() if isinstance(key, str) else key
+        if self.control_key is None and not is_loopback(host):
+            raise ConfigError(
+                "bind_host", host,
+                "the lock service would accept anyone beyond loopback; set"
+                f" {ENV_CONTROL_KEY} so clients must prove they know it, or bind 127.0.0.1",
+            )  # fmt: skip
         self.host = host
         self._requested_port = port
         self.default_lease = default_lease
         self.max_lease = max_lease
-        self._server: asyncio.Server | None = None
-        self._keys: dict[str, _KeyState] = {}
+        self.max_connections = max_connections
+        self.max_keys_per_client = max_keys_per_client
+        self.idle_timeout = idle_timeout
+        self._listener: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
+        self._table = LockTable()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        self.turned_away = 0
+        """Connections refused because the service was full."""
 
     @property
     def port(self) -> int:
         """The bound port (the requested one until ``start()``)."""
-        if self._server is None or not self._server.sockets:
+        if self._listener is None:
             return self._requested_port
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(self._listener.getsockname()[1])
 
     def locks(self) -> dict[str, LockStatus]:
         """Every key that is held or awaited right now."""
-        return {
-            key: LockStatus(
-                holder=state.holder.client.name if state.holder is not None else None,
-                waiting=len(state.queue),
-            )
-            for key, state in self._keys.items()
-        }
+        return self._table.locks()
 
     def status(self) -> dict[str, Any]:
-        locks = {key: {"holder": s.holder, "waiting": s.waiting} for key, s in self.locks().items()}
+        locks = {key: {"holder": s.holder, "waiting": s.waiting, "fence": s.fence}
+                 for key, s in self.locks().items()}  # fmt: skip
         return {
             "address": f"{self.host}:{self.port}",
+            "authenticated": self.control_key is not None,
             "clients": len(self._clients),
+            "turned_away": self.turned_away,
             "locks": locks,
         }
 
     async def start(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._serve, self.host, self._requested_port)
-            _log.info("lock service listening on %s:%d", self.host, self.port)
+        if self._listener is not None:
+            return
+        budget = connection_budget(self.max_connections)
+        if budget < self.max_connections:
+            _log.warning("lock service: at most %d connections (a quarter of the descriptor"
+                         " limit), not %d", budget, self.max_connections)  # fmt: skip
+        self.max_connections = budget
+        address = (self.host, self._requested_port)
+        family = socket.getaddrinfo(self.host or None, address[1], type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]  # fmt: skip
+        listener = socket.create_server(address, family=family, backlog=128)
+        listener.setblocking(False)
+        self._listener = listener
+        self._acceptor = asyncio.create_task(self._accept_forever(listener), name="lock-accept")
+        _log.info("lock service listening on %s:%d%s", self.host, self.port,
+                  "" if self.control_key else " (no control key: loopback only)")  # fmt: skip
 
     async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+        listener, self._listener = self._listener, None
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.cancel()
+            await asyncio.gather(acceptor, return_exceptions=True)
+        if listener is not None:
+            listener.close()
         for client in list(self._clients):
             client.closed = True
             client.writer.transport.abort()
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
-        self._keys.clear()
+        self._table.clear()
 
     async def run(self) -> None:
         """Serve until cancelled."""
@@ -221,14 +281,44 @@ class DistributedLockWorker(BaseWorker):
 
     # -- connections ---------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    async def _accept_forever(self, listener: socket.socket) -> None:
+        # Our own accept loop, one socket at a time: a full service holds at
+        # most one extra descriptor (to say why) while the backlog waits in the kernel.
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(listener)
+            except OSError as exc:  # EMFILE and friends: the Master is short of descriptors
+                _log.warning("lock service cannot accept: %s", exc)
+                await asyncio.sleep(_ACCEPT_RETRY)
+                continue
+            if len(self._handlers) >= self.max_connections:
+                self._turn_away(conn)
+                continue
+            task = asyncio.create_task(self._serve(conn))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    def _turn_away(self, conn: socket.socket) -> None:
+        self.turned_away += 1
+        with contextlib.suppress(OSError):
+            conn.setblocking(False)
+            why = f"the lock service serves at most {self.max_connections} connections"
+            conn.send(encode_frame({"id": None, "ok": False, "error": "too_many_connections",
+                                    "message": why}))  # fmt: skip
+        conn.close()
+
+    async def _serve(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn)
+        except OSError:
+            conn.close()
+            return
         client = _Client(writer, name=_peer_name(writer))
         self._clients.add(client)
         try:
-            await self._read_requests(reader, client)
+            if await self._greet(reader, client):
+                await self._read_requests(reader, client)
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:
@@ -236,12 +326,42 @@ class DistributedLockWorker(BaseWorker):
             _log.exception("lock service dropped %s after an internal error", client.name)
         finally:
             self._disconnect(client)
-            self._handlers.discard(task)
+
+    async def _greet(self, reader: asyncio.StreamReader, client: _Client) -> bool:
+        """Say hello and, with a key, check the client's answer; False drops it."""
+        nonce = secrets.token_bytes(32)
+        auth = self.control_key is not None
+        client.send({"op": "hello", "version": PROTOCOL_VERSION, "auth": auth, "nonce": nonce,
+                     "idle": self.idle_timeout})  # fmt: skip
+        if self.control_key is None:
+            return True
+        try:
+            body = await read_frame_bytes(reader, AUTH_TIMEOUT, idle_timeout=AUTH_TIMEOUT)
+            request = decode_body(body) if body is not None else {}
+        except (LockProtocolError, TimeoutError):
+            request = {}
+        mac = request.get("mac")
+        good = (request.get("op") == "auth" and isinstance(mac, bytes)
+                and hmac.compare_digest(mac, auth_mac(self.control_key, nonce)))  # fmt: skip
+        request_id = request.get("id") if _valid_id(request.get("id")) else None
+        if good:
+            client.send({"id": request_id, "ok": True})
+            return True
+        _log.warning("lock service: %s failed the control-key challenge", client.name)
+        self._refuse(client, request_id, "auth_failed", "a valid auth request (HMAC of the"
+                     f" challenge under {ENV_CONTROL_KEY}) must come first")  # fmt: skip
+        await client.writer.drain()
+        return False
 
     async def _read_requests(self, reader: asyncio.StreamReader, client: _Client) -> None:
         while not client.closed:
             try:
-                body = await read_frame_bytes(reader, body_timeout=BODY_TIMEOUT)
+                body = await read_frame_bytes(reader, BODY_TIMEOUT, self.idle_timeout)
+            except TimeoutError:
+                if client.waiting:
+                    continue  # the silence is ours: it waits for a grant
+                self._refuse(client, None, "idle", f"no request for {self.idle_timeout}s")
+                return
             except LockProtocolError as exc:
                 # The stream is out of step: nothing after this point can be trusted.
                 self._refuse(client, None, "bad_frame", str(exc))
@@ -258,15 +378,12 @@ class DistributedLockWorker(BaseWorker):
             await client.writer.drain()
 
     @staticmethod
-    def _refuse(client: _Client, request_id: _RequestId, code: str, message: str) -> None:
+    def _refuse(client: _Client, request_id: RequestId, code: str, message: str) -> None:
         client.send({"id": request_id, "ok": False, "error": code, "message": message})
 
     def _disconnect(self, client: _Client) -> None:
         client.closed = True
-        for key in list(client.waiting):
-            self._withdraw(client.waiting[key])
-        for key in list(client.held):
-            self._release(key)
+        self._table.drop(client)
         self._clients.discard(client)
         client.writer.transport.abort()
 
@@ -282,49 +399,45 @@ class DistributedLockWorker(BaseWorker):
         op = request.get("op")
         try:
             if op not in _OPS:
-                raise _BadRequest("unknown_op", f"unknown op {op!r}; known: {sorted(_OPS)}")
+                raise BadRequest("unknown_op", f"unknown op {op!r}; known: {sorted(_OPS)}")
             reply = getattr(self, f"_on_{op}")(client, request_id, request)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             reply = {"ok": False, "error": exc.code, "message": str(exc)}
         if reply is not None:
             client.send({"id": request_id, **reply})
 
     def _on_ping(
-        self, client: _Client, request_id: _RequestId, request: dict[str, Any]
+        self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any]:
         return {"ok": True}
 
     def _on_acquire(
-        self, client: _Client, request_id: _RequestId, request: dict[str, Any]
+        self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any] | None:
         key = _text(request, "key")
         lease = self._lease(request, self.default_lease)
         wait = _number(request, "wait", None)
         if key in client.held or key in client.waiting:
-            raise _BadRequest("busy", f"this connection already holds or awaits {key!r}")
-        waiter = _Waiter(client, request_id, key, lease)
-        state = self._keys.setdefault(key, _KeyState())
-        state.queue.append(waiter)
-        client.waiting[key] = waiter
-        if wait is not None:
-            waiter.deadline = asyncio.get_running_loop().call_later(wait, self._time_out, waiter)
-        self._advance(key)
+            raise BadRequest("busy", f"this connection already holds or awaits {key!r}")
+        if len(client.held) + len(client.waiting) >= self.max_keys_per_client:
+            raise BadRequest("too_many_keys", f"one connection may hold or await at most"
+                             f" {self.max_keys_per_client} keys")  # fmt: skip
+        self._table.acquire(Waiter(client, request_id, key, lease), wait)
         return None  # the reply goes out when the lock is granted or the wait ends
 
     def _on_renew(
-        self, client: _Client, request_id: _RequestId, request: dict[str, Any]
+        self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any]:
-        grant = self._own_grant(client, request)
-        grant.lease = self._lease(request, grant.lease)
-        grant.expiry.cancel()
-        grant.expiry = self._expiry_timer(_text(request, "key"), grant.token, grant.lease)
-        return {"ok": True, "lease": grant.lease}
+        key, token, fence = _text(request, "key"), _text(request, "token"), _fence(request)
+        current = client.held.get(key)
+        lease = self._lease(request, current.lease if current is not None else self.default_lease)
+        return {"ok": True, "lease": self._table.renew(client, key, token, fence, lease)}
 
     def _on_release(
-        self, client: _Client, request_id: _RequestId, request: dict[str, Any]
+        self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any]:
-        self._own_grant(client, request)
-        self._release(_text(request, "key"))
+        self._table.release(client, _text(request, "key"), _text(request, "token"),
+                            _fence(request))  # fmt: skip
         return {"ok": True}
 
     def _lease(self, request: dict[str, Any], default: float) -> float:
@@ -332,81 +445,5 @@ class DistributedLockWorker(BaseWorker):
         if lease is None:
             return default
         if lease > self.max_lease:
-            raise _BadRequest("bad_request", f"lease must be at most {self.max_lease}s")
+            raise BadRequest("bad_request", f"lease must be at most {self.max_lease}s")
         return lease
-
-    def _own_grant(self, client: _Client, request: dict[str, Any]) -> _Grant:
-        key, token = _text(request, "key"), _text(request, "token")
-        state = self._keys.get(key)
-        grant = state.holder if state is not None else None
-        if grant is None or grant.client is not client or grant.token != token:
-            raise _BadRequest("not_held", f"{key!r} is not held with this token (lease ran out?)")
-        return grant
-
-    # -- the lock table ------------------------------------------------------
-
-    def _advance(self, key: str) -> None:
-        """Grant ``key`` to the first waiter if it is free; forget idle keys."""
-        state = self._keys.get(key)
-        if state is None:
-            return
-        while state.holder is None and state.queue:
-            waiter = state.queue.popleft()
-            if waiter.client.closed:
-                self._forget(waiter)  # its disconnect is still on the way
-                continue
-            self._grant(key, state, waiter)
-        if state.holder is None and not state.queue:
-            del self._keys[key]
-
-    def _grant(self, key: str, state: _KeyState, waiter: _Waiter) -> None:
-        client = waiter.client
-        self._forget(waiter)
-        token = secrets.token_hex(16)
-        grant = _Grant(client, token, waiter.lease, self._expiry_timer(key, token, waiter.lease))
-        state.holder = grant
-        client.held[key] = grant.token
-        client.send(
-            {"id": waiter.request_id, "ok": True, "token": grant.token, "lease": grant.lease}
-        )
-
-    def _expiry_timer(self, key: str, token: str, lease: float) -> asyncio.TimerHandle:
-        return asyncio.get_running_loop().call_later(lease, self._expire, key, token)
-
-    def _expire(self, key: str, token: str) -> None:
-        state = self._keys.get(key)
-        grant = state.holder if state is not None else None
-        if grant is not None and grant.token == token:
-            _log.warning("lease on %r held by %s ran out; passing it on", key, grant.client.name)
-            self._release(key)
-
-    def _release(self, key: str) -> None:
-        state = self._keys.get(key)
-        if state is None or state.holder is None:
-            return
-        grant, state.holder = state.holder, None
-        grant.expiry.cancel()
-        grant.client.held.pop(key, None)
-        self._advance(key)
-
-    def _time_out(self, waiter: _Waiter) -> None:
-        self._withdraw(waiter)
-        waiter.client.send(
-            {"id": waiter.request_id, "ok": False, "error": "timeout",
-             "message": f"{waiter.key!r} was not free in time"}
-        )  # fmt: skip
-
-    @staticmethod
-    def _forget(waiter: _Waiter) -> None:
-        """Drop the waiter's own bookkeeping (not its place in the queue)."""
-        if waiter.deadline is not None:
-            waiter.deadline.cancel()
-        waiter.client.waiting.pop(waiter.key, None)
-
-    def _withdraw(self, waiter: _Waiter) -> None:
-        self._forget(waiter)
-        state = self._keys.get(waiter.key)
-        if state is not None:
-            with contextlib.suppress(ValueError):
-                state.queue.remove(waiter)
-            self._advance(waiter.key)
