@@ -88,14 +88,17 @@ class LockToken:
         self.lease = lease
         self._deadline = deadline
         self._lost: str | None = None
+        self._released = False
 
     def valid(self) -> bool:
-        return self._lost is None and time.monotonic() < self._deadline
+        return not self._released and self._lost is None and time.monotonic() < self._deadline
 
     def check(self) -> None:
         """Raise ``LockLostError`` unless the lock is still held; call before a side effect."""
         if self._lost is not None:
             raise LockLostError(f"lock {self.key!r} (fence {self.fence}) was lost: {self._lost}")
+        if self._released:
+            raise LockLostError(f"lock {self.key!r} (fence {self.fence}) was released")
         if time.monotonic() >= self._deadline:
             raise LockLostError(
                 f"lease on lock {self.key!r} (fence {self.fence}) ran out before it was renewed"
@@ -212,6 +215,7 @@ class _Session:
         # The renewer is told to stop rather than cancelled, so it never
         # abandons a renewal halfway and leaves the stream out of step.
         self._done.set()
+        self.token._released = True
         try:
             if self._renewer is not None:
                 await self._renewer

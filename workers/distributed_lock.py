@@ -24,7 +24,6 @@ import contextlib
 import hmac
 import ipaddress
 import logging
-import math
 import os
 import resource
 import secrets
@@ -43,22 +42,33 @@ from fogverse.lock_protocol import (
     read_frame_bytes,
 )
 from workers.base import BaseWorker
-from workers.lock_table import BadRequest, Grant, LockStatus, LockTable, RequestId, Waiter
+from workers.lock_table import (
+    BadRequest,
+    Grant,
+    LockStatus,
+    LockTable,
+    RequestId,
+    Waiter,
+    fence_field,
+    number_field,
+    text_field,
+    valid_id,
+)
 
 __all__ = ["DistributedLockWorker", "LockStatus"]
 
 _log = logging.getLogger(__name__)
 
-MAX_KEY_LENGTH = 1024
 BODY_TIMEOUT = 10.0
 """Seconds a client may take to finish a frame it started; stops half-frames pinning a task."""
 AUTH_TIMEOUT = 10.0
 """Seconds a new connection has to answer the challenge."""
 MAX_PENDING_OUTPUT = 1 << 20
 """A client that lets this many reply bytes pile up is not reading; it is dropped."""
+ACCEPT_PAUSE = 0.1
+"""Seconds to stop accepting after the process ran out of descriptors."""
 FD_SHARE = 4
 """The service keeps at most 1/FD_SHARE of the process's descriptor limit in connections."""
-_ACCEPT_RETRY = 0.1
 
 _OPS = frozenset({"acquire", "renew", "release", "ping"})
 
@@ -108,45 +118,11 @@ def connection_budget(requested: int) -> int:
     return max(1, min(requested, soft // FD_SHARE))
 
 
-def _valid_id(value: object) -> bool:
-    if isinstance(value, str):
-        return len(value) <= 64
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
-
-
 def _peer_name(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
-
-
-def _number(request: dict[str, Any], name: str, default: float | None) -> float | None:
-    value = request.get(name, default)
-    if value is None:
-        return None
-    # bool is an int subclass; True seconds is a bug on the client's side.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BadRequest("bad_request", f"{name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise BadRequest("bad_request", f"{name} must be positive, got {value!r}")
-    return float(value)
-
-
-def _text(request: dict[str, Any], name: str) -> str:
-    value = request.get(name)
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_KEY_LENGTH:
-        raise BadRequest("bad_request", f"{name} must be a string of 1..{MAX_KEY_LENGTH} chars")
-    return value
-
-
-def _fence(request: dict[str, Any]) -> int | None:
-    value = request.get("fence")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest("bad_request", f"fence must be an integer, got {value!r}")
-    return value
 
 
 class DistributedLockWorker(BaseWorker):
@@ -201,7 +177,6 @@ class DistributedLockWorker(BaseWorker):
         self.max_keys_per_client = max_keys_per_client
         self.idle_timeout = idle_timeout
         self._listener: socket.socket | None = None
-        self._acceptor: asyncio.Task[None] | None = None
         self._table = LockTable()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -244,17 +219,14 @@ class DistributedLockWorker(BaseWorker):
         listener = socket.create_server(address, family=family, backlog=128)
         listener.setblocking(False)
         self._listener = listener
-        self._acceptor = asyncio.create_task(self._accept_forever(listener), name="lock-accept")
+        asyncio.get_running_loop().add_reader(listener, self._accept_ready)
         _log.info("lock service listening on %s:%d%s", self.host, self.port,
                   "" if self.control_key else " (no control key: loopback only)")  # fmt: skip
 
     async def stop(self) -> None:
         listener, self._listener = self._listener, None
-        acceptor, self._acceptor = self._acceptor, None
-        if acceptor is not None:
-            acceptor.cancel()
-            await asyncio.gather(acceptor, return_exceptions=True)
         if listener is not None:
+            asyncio.get_running_loop().remove_reader(listener)
             listener.close()
         for client in list(self._clients):
             client.closed = True
@@ -281,23 +253,33 @@ class DistributedLockWorker(BaseWorker):
 
     # -- connections ---------------------------------------------------------
 
-    async def _accept_forever(self, listener: socket.socket) -> None:
-        # Our own accept loop, one socket at a time: a full service holds at
-        # most one extra descriptor (to say why) while the backlog waits in the kernel.
-        loop = asyncio.get_running_loop()
-        while True:
+    def _accept_ready(self) -> None:
+        # Accepting by hand, one socket at a time, means a full service holds
+        # at most one descriptor beyond its cap (to say why) while the rest of
+        # a flood waits in the kernel's backlog, not in the Master.
+        listener = self._listener
+        while listener is not None:
             try:
-                conn, _ = await loop.sock_accept(listener)
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                return
             except OSError as exc:  # EMFILE and friends: the Master is short of descriptors
-                _log.warning("lock service cannot accept: %s", exc)
-                await asyncio.sleep(_ACCEPT_RETRY)
-                continue
+                # The listener stays readable: pause rather than spin on it.
+                _log.warning("lock service cannot accept: %s; pausing", exc)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(listener)
+                loop.call_later(ACCEPT_PAUSE, self._resume_accepting, listener)
+                return
             if len(self._handlers) >= self.max_connections:
                 self._turn_away(conn)
                 continue
             task = asyncio.create_task(self._serve(conn))
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if self._listener is listener:
+            asyncio.get_running_loop().add_reader(listener, self._accept_ready)
 
     def _turn_away(self, conn: socket.socket) -> None:
         self.turned_away += 1
@@ -343,7 +325,7 @@ class DistributedLockWorker(BaseWorker):
         mac = request.get("mac")
         good = (request.get("op") == "auth" and isinstance(mac, bytes)
                 and hmac.compare_digest(mac, auth_mac(self.control_key, nonce)))  # fmt: skip
-        request_id = request.get("id") if _valid_id(request.get("id")) else None
+        request_id = request.get("id") if valid_id(request.get("id")) else None
         if good:
             client.send({"id": request_id, "ok": True})
             return True
@@ -391,7 +373,7 @@ class DistributedLockWorker(BaseWorker):
 
     def _dispatch(self, client: _Client, request: dict[str, Any]) -> None:
         request_id = request.get("id")
-        if not _valid_id(request_id):
+        if not valid_id(request_id):
             self._refuse(
                 client, None, "bad_request", "id must be nil, an integer or a short string"
             )
@@ -414,9 +396,9 @@ class DistributedLockWorker(BaseWorker):
     def _on_acquire(
         self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any] | None:
-        key = _text(request, "key")
+        key = text_field(request, "key")
         lease = self._lease(request, self.default_lease)
-        wait = _number(request, "wait", None)
+        wait = number_field(request, "wait", None)
         if key in client.held or key in client.waiting:
             raise BadRequest("busy", f"this connection already holds or awaits {key!r}")
         if len(client.held) + len(client.waiting) >= self.max_keys_per_client:
@@ -428,7 +410,8 @@ class DistributedLockWorker(BaseWorker):
     def _on_renew(
         self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any]:
-        key, token, fence = _text(request, "key"), _text(request, "token"), _fence(request)
+        key, token = text_field(request, "key"), text_field(request, "token")
+        fence = fence_field(request)
         current = client.held.get(key)
         lease = self._lease(request, current.lease if current is not None else self.default_lease)
         return {"ok": True, "lease": self._table.renew(client, key, token, fence, lease)}
@@ -436,12 +419,12 @@ class DistributedLockWorker(BaseWorker):
     def _on_release(
         self, client: _Client, request_id: RequestId, request: dict[str, Any]
     ) -> dict[str, Any]:
-        self._table.release(client, _text(request, "key"), _text(request, "token"),
-                            _fence(request))  # fmt: skip
+        self._table.release(client, text_field(request, "key"), text_field(request, "token"),
+                            fence_field(request))  # fmt: skip
         return {"ok": True}
 
     def _lease(self, request: dict[str, Any], default: float) -> float:
-        lease = _number(request, "lease", default)
+        lease = number_field(request, "lease", default)
         if lease is None:
             return default
         if lease > self.max_lease:

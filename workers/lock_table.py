@@ -15,17 +15,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["BadRequest", "LockStatus", "LockTable", "Party", "RequestId", "Waiter"]
+__all__ = [
+    "BadRequest",
+    "Grant",
+    "LockStatus",
+    "LockTable",
+    "Party",
+    "RequestId",
+    "Waiter",
+    "fence_field",
+    "number_field",
+    "text_field",
+    "valid_id",
+]
 
 _log = logging.getLogger(__name__)
 
 RequestId = int | str | None
+MAX_KEY_LENGTH = 1024
 
 
 class BadRequest(Exception):
@@ -34,6 +48,49 @@ class BadRequest(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+# -- request fields: each raises BadRequest naming the field ----------------
+
+
+def valid_id(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 64
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+
+
+def number_field(request: dict[str, Any], name: str, default: float | None) -> float | None:
+    value = request.get(name, default)
+    if value is None:
+        return None
+    # bool is an int subclass; True seconds is a bug on the client's side.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRequest("bad_request", f"{name} must be a finite number, got {value!r}")
+    if value <= 0:
+        raise BadRequest("bad_request", f"{name} must be positive, got {value!r}")
+    return float(value)
+
+
+
+
+def text_field(request: dict[str, Any], name: str) -> str:
+    value = request.get(name)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_KEY_LENGTH:
+        raise BadRequest("bad_request", f"{name} must be a string of 1..{MAX_KEY_LENGTH} chars")
+    return value
+
+
+
+
+def fence_field(request: dict[str, Any]) -> int | None:
+    value = request.get("fence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("bad_request", f"fence must be an integer, got {value!r}")
+    return value
 
 
 class Party(Protocol):
