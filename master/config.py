@@ -137,7 +137,10 @@ class InputOutputWorkerConfig(TypedDict, total=False):
 
 class DistributedWorkerConfig(TypedDict, total=False):
     master_host: str
+    """The address clients (``ConsumerStart``) connect to; never the bind address."""
     master_port: int
+    bind_host: str
+    """Where the lock service listens; beyond loopback it needs the control key."""
 
 
 class MasterAutoScalerConfig(TypedDict, total=False):
@@ -180,6 +183,7 @@ class MasterSettings:
     input_output: InputOutputSettings = field(default_factory=InputOutputSettings)
     lock_host: str = "127.0.0.1"
     lock_port: int = DEFAULT_LOCK_PORT
+    lock_bind_host: str = "127.0.0.1"
     services: Mapping[str, ServiceSpec] = field(default_factory=dict)
     instance_expiry_beats: int = DEFAULT_EXPIRY_BEATS
     stale_after: float = 30.0
@@ -230,6 +234,7 @@ def master_settings(
                             _io_section(conf)),
         lock_host=str(lock.get("master_host", "127.0.0.1")),
         lock_port=int(lock.get("master_port", DEFAULT_LOCK_PORT)),
+        lock_bind_host=str(lock.get("bind_host", "127.0.0.1")),
         services=_services(conf.get("services") or {}),
         instance_expiry_beats=_positive_int(conf, "instance_expiry_beats",
                                             DEFAULT_EXPIRY_BEATS),

@@ -67,7 +67,10 @@ def build_workers(
         )
         w.all.append(w.deployer)
     if Worker.DISTRIBUTED_LOCK_WORKER in chosen:
-        w.lock = DistributedLockWorker(settings.lock_host, settings.lock_port)
+        # master_host (lock_host) is what clients dial; the service binds apart from it.
+        w.lock = DistributedLockWorker(
+            settings.lock_bind_host, settings.lock_port, control_key=settings.control_key
+        )
         w.all.append(w.lock)
     w.all.extend(extra)
     return w

@@ -203,3 +203,31 @@ async def test_a_flood_of_connections_cannot_exhaust_the_masters_descriptors() -
     finally:
         proc.kill()
         await proc.wait()
+
+
+def master_lock(conf: dict[str, Any]) -> DistributedLockWorker:
+    from deploy_scripts import DeployScripts
+    from master.config import Worker, master_settings
+    from master.wiring import build_workers
+    from workers.registry import InstanceRegistry
+
+    settings = master_settings({"included_worker": [Worker.DISTRIBUTED_LOCK_WORKER], **conf},
+                               env={})  # fmt: skip
+    lock = build_workers(settings, DeployScripts(), InstanceRegistry(), None, None).lock  # type: ignore[arg-type]
+    assert lock is not None
+    return lock
+
+
+def test_the_masters_advertised_address_is_not_where_it_binds() -> None:
+    # FogVerse users put the address clients dial in master_host; that alone
+    # must not expose the service.
+    lock = master_lock({"distributed_worker_config": {"master_host": "10.1.2.3"}})
+    assert lock.host == "127.0.0.1" and lock.control_key is None
+
+
+def test_the_master_binds_beyond_loopback_only_with_its_control_key() -> None:
+    exposed = {"distributed_worker_config": {"bind_host": "0.0.0.0"}}
+    with pytest.raises(ConfigError, match="bind_host"):
+        master_lock(exposed)
+    lock = master_lock({**exposed, "control_key": "k3y"})
+    assert lock.host == "0.0.0.0" and lock.control_key == b"k3y"
