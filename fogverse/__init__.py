@@ -16,7 +16,14 @@ from fogverse.errors import (
     MissingDependencyError,
 )
 from fogverse.heartbeat import HeartbeatReporter
-from fogverse.lock import DistributedLock, LockError, LockTimeoutError, LockUnavailableError
+from fogverse.lock import (
+    DistributedLock,
+    LockError,
+    LockLostError,
+    LockTimeoutError,
+    LockToken,
+    LockUnavailableError,
+)
 from fogverse.observer import InstanceInfo, Observer, ObserverConfig
 from fogverse.parallel import (
     ParallelConsumer,
@@ -56,7 +63,9 @@ __all__ = [
     "InstanceStopping",
     "KafkaAdmin",
     "LockError",
+    "LockLostError",
     "LockTimeoutError",
+    "LockToken",
     "LockUnavailableError",
     "MessageContext",
     "MissingDependencyError",
