@@ -5,7 +5,7 @@ from fogverse.agent import Agent, AgentSettings, NodeCapacity, TaskContext
 from fogverse.codec import Codec, DefaultCodec, MsgpackCodec, RawCodec
 from fogverse.config import StageConfig
 from fogverse.consumer_start import ConsumerStart
-from fogverse.context import MessageContext
+from fogverse.context import MessageContext, StoredItem
 from fogverse.control import AutoScaleRequest, ControlDecodeError, Heartbeat, InstanceStopping
 from fogverse.errors import (
     BrokerUnavailableError,
@@ -14,7 +14,9 @@ from fogverse.errors import (
     EncodeError,
     FogVerseError,
     MissingDependencyError,
+    SourceExhausted,
 )
+from fogverse.frames import FrameCodec
 from fogverse.heartbeat import HeartbeatReporter
 from fogverse.lock import (
     DistributedLock,
@@ -24,7 +26,9 @@ from fogverse.lock import (
     LockToken,
     LockUnavailableError,
 )
+from fogverse.logging import CsvLogging, FogVerseLogging
 from fogverse.observer import InstanceInfo, Observer, ObserverConfig
+from fogverse.opencv import OpenCVConsumer
 from fogverse.parallel import (
     ParallelConsumer,
     ParallelProducer,
@@ -39,6 +43,7 @@ from fogverse.parallel import (
 )
 from fogverse.runtime import Consumer, Producer, Runnable, StageError
 from fogverse.stats import StageStats
+from fogverse.storage import ConsumerStorage
 from fogverse.tasks import TaskClient, TaskStatus
 
 __all__ = [
@@ -51,12 +56,16 @@ __all__ = [
     "ConfigError",
     "Consumer",
     "ConsumerStart",
+    "ConsumerStorage",
     "ControlDecodeError",
+    "CsvLogging",
     "DecodeError",
     "DefaultCodec",
     "DistributedLock",
     "EncodeError",
     "FogVerseError",
+    "FogVerseLogging",
+    "FrameCodec",
     "Heartbeat",
     "HeartbeatReporter",
     "InstanceInfo",
@@ -73,6 +82,7 @@ __all__ = [
     "NodeCapacity",
     "Observer",
     "ObserverConfig",
+    "OpenCVConsumer",
     "ParallelConsumer",
     "ParallelProducer",
     "ParallelRunnable",
@@ -84,9 +94,11 @@ __all__ = [
     "Producer",
     "RawCodec",
     "Runnable",
+    "SourceExhausted",
     "StageConfig",
     "StageError",
     "StageStats",
+    "StoredItem",
     "TaskClient",
     "TaskContext",
     "TaskStatus",

@@ -11,6 +11,9 @@ Built-in subcommands:
     Run this device's node agent (``fogverse.agent``).
 ``fogverse task submit|status|list``
     Submit tasks and follow them (``fogverse.tasks``).
+``fogverse topics apply [topic.yaml]``
+    Create or update the topics a FogVerse ``topic.yaml`` declares, on every cluster
+    it names; prints one line per topic and cluster (``unchanged`` when nothing was due).
 
 Adding a subcommand from another package
 ----------------------------------------
@@ -92,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", dest="verbosity", action="count", default=0, help="more log output"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for register in (_register_broker, _register_fetch_jars, register_agent, register_task):
+    for register in (_register_broker, _register_fetch_jars, register_agent, register_task,
+                     _register_topics):
         register(subparsers)
     _register_plugins(subparsers)
     return parser
@@ -141,6 +145,29 @@ def _register_fetch_jars(subparsers: Subparsers) -> None:
         help="cache root (default: $FOGVERSE_CACHE_DIR or ~/.cache/fogverse)",
     )
     parser.set_defaults(func=run_fetch_jars)
+
+
+def _register_topics(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser("topics", help="manage topics declared in topic.yaml")
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    apply = actions.add_parser(
+        "apply",
+        help="create or update the declared topics on every cluster the file names",
+        description="Create missing topics, grow partitions and set the declared configs "
+        "on each named cluster; what already matches is left alone.",
+    )
+    apply.add_argument("file", type=Path, nargs="?", default=Path("topic.yaml"))
+    apply.set_defaults(func=run_topics_apply)
+
+
+def run_topics_apply(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from fogverse.topics import apply_topic_file
+
+    for change in asyncio.run(apply_topic_file(args.file)):
+        print(change, flush=True)
+    return 0
 
 
 def _add_version_option(parser: argparse.ArgumentParser) -> None:

@@ -137,6 +137,7 @@ class RawCodec:
 
 
 _TEXT_PREFIX = "text/"
+_IMAGE_PREFIX = "image/"
 
 
 class DefaultCodec(MsgpackCodec):
@@ -161,6 +162,13 @@ class DefaultCodec(MsgpackCodec):
             return decoder(self, payload)
         if content_type is not None and content_type.startswith(_TEXT_PREFIX):
             return _decode_text(self, payload)
+        if content_type is not None and content_type.startswith(_IMAGE_PREFIX):
+            # Compressed video frames: decoded here so a receiving stage needs no
+            # codec of its own (OpenCV is imported only when a frame arrives).
+            from fogverse.frames import decode_image, is_image
+
+            if is_image(content_type):
+                return decode_image(payload)
         raise DecodeError(f"unknown content type {content_type!r}")
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fogverse.constants import CT_BYTES, H_CONTENT_TYPE
 
-__all__ = ["Headers", "MessageContext", "content_type_bytes", "content_type_of"]
+__all__ = ["Headers", "MessageContext", "StoredItem", "content_type_bytes", "content_type_of"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -68,3 +69,20 @@ class MessageContext:
     @property
     def content_type(self) -> str | None:
         return content_type_of(self.headers)
+
+
+@dataclass(slots=True)
+class StoredItem:
+    """Data handed from one stage to another in the same process, with the context of
+    the message it came from, so the receiving stage's ``self.message`` (its key and
+    headers) is that message's. FogVerse's dict keys still read: ``item["data"]``.
+    """
+
+    data: Any
+    message: MessageContext | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in ("data", "message", "extra"):
+            raise KeyError(name)
+        return getattr(self, name)

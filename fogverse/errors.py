@@ -28,3 +28,8 @@ class BrokerUnavailableError(FogVerseError):
 
 class MissingDependencyError(FogVerseError, ImportError):
     """An optional dependency is not installed; the message names what to install."""
+
+
+class SourceExhausted(FogVerseError):
+    """Raised by a source's ``receive`` when it has nothing more to give (the end of a
+    video file, a closed in-process storage): the stage stops gracefully."""

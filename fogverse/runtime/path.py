@@ -22,9 +22,10 @@ from confluent_kafka import KafkaError, Message
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.codec import Codec, DefaultCodec
-from fogverse.constants import H_CONTENT_TYPE
+from fogverse.constants import H_CONTENT_TYPE, H_CREATED_AT
 from fogverse.context import Headers, MessageContext, content_type_bytes, content_type_of
 from fogverse.errors import ConfigError
+from fogverse.frames import FrameCodec
 from fogverse.runtime.flight import ChainedDelivery, InFlight
 from fogverse.runtime.policy import ErrorPolicy, StageError
 from fogverse.stats import STEPS
@@ -91,6 +92,7 @@ class MessagePath(ErrorPolicy):
 
     def _prepare_path(self) -> None:
         """Find the hooks and async steps a subclass has, so the path skips the rest."""
+        self._select_frame_codec()
         self._hooks = {}
         for name in HOOK_NAMES:
             fn = getattr(self, name, None)
@@ -110,6 +112,15 @@ class MessagePath(ErrorPolicy):
         self._codec_decode = self.codec.decode if cls.decode is MessagePath.decode else None
         self._codec_encode = self.codec.encode if cls.encode is MessagePath.encode else None
         self._spent = [0.0] * len(STEPS)
+
+    def _select_frame_codec(self) -> None:
+        """FogVerse's ``encode_encoding = 'jpg'`` (and our ``encode_quality``) on a stage
+        send NumPy frames compressed; other outputs keep the stage's codec."""
+        encoding = getattr(self, "encode_encoding", None)
+        if not encoding or isinstance(self.codec, FrameCodec):
+            return
+        self.codec = FrameCodec(encoding, getattr(self, "encode_quality", None),
+                                fallback=self.codec)
 
     def _flush_spent(self) -> None:
         """Add the step times gathered since the last call to the stage's stats."""
@@ -243,11 +254,14 @@ class MessagePath(ErrorPolicy):
     ) -> None:
         """Produce one output of ``flight``: its input's key and headers unless given."""
         ctx = flight.ctx
-        topic = topic or self.config.producer_topic
+        # FogVerse code may retarget self.producer_topic per message (a topic per camera).
+        topic = topic or getattr(self, "producer_topic", None) or self.config.producer_topic
         if topic is None:
             raise ConfigError("producer_topic (PRODUCER_TOPIC)", None, "nowhere to send output")
         if headers is None:
             headers = _output_headers(ctx.headers, flight.content_type)
+        else:
+            headers = _completed_headers(headers, ctx, flight.content_type)
         report = None if callback is None else ChainedDelivery(callback, flight.delivery)
         self._produce_raw(flight, topic, data, ctx.key if key is None else key, headers, report)
 
@@ -310,3 +324,16 @@ def _output_headers(headers: Headers, content_type: str) -> Headers:
     out = [(k, v) for k, v in headers if k != H_CONTENT_TYPE]
     out.append((H_CONTENT_TYPE, wanted))
     return out
+
+
+def _completed_headers(headers: Headers, ctx: MessageContext, content_type: str) -> Headers:
+    """The user's headers, plus the content type and creation time they left out, so
+    the receiving stage can still decode the output and measure its latency."""
+    names = {k for k, _ in headers}
+    extra: Headers = []
+    if H_CONTENT_TYPE not in names:
+        extra.append((H_CONTENT_TYPE, content_type_bytes(content_type)))
+    created = ctx.header(H_CREATED_AT)
+    if H_CREATED_AT not in names and created is not None:
+        extra.append((H_CREATED_AT, created))
+    return [*headers, *extra] if extra else list(headers)

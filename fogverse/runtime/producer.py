@@ -8,8 +8,8 @@ import logging
 from typing import Any
 
 from fogverse.config import StageConfig
-from fogverse.context import MessageContext
-from fogverse.errors import ConfigError
+from fogverse.context import MessageContext, StoredItem
+from fogverse.errors import ConfigError, SourceExhausted
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.runnable import Runnable
 
@@ -48,6 +48,10 @@ class Producer(Runnable):
             flight = self._in_flight(MessageContext(None, headers=[self._created_now()]), delivery)
             try:
                 data = await self._receive(flight, is_async)
+            except SourceExhausted as end:
+                log.info("%s: source finished (%s), stopping", self.name, end)
+                self.stop()
+                break
             except Exception as exc:
                 # A failing source is a bad message too: the policy decides.
                 self._message_failed(flight, exc)
@@ -56,12 +60,29 @@ class Producer(Runnable):
             if data is None:
                 await asyncio.sleep(0.005)
                 continue
+            if isinstance(data, StoredItem):
+                data = self._adopt(flight, data)
+            else:
+                # Created when the data arrived, not when the wait for it began.
+                flight.ctx.headers[0] = self._created_now()
             self.stats.consumed += 1
             await self._pass(flight, data, decode=False)
             count += 1
             await self._after_source_message(count, remaining)
         self._flush_spent()
         self._poll_deliveries()
+
+    def _adopt(self, flight: InFlight, item: StoredItem) -> Any:
+        """Take on the context of the message a ConsumerStorage handed over, so the
+        output carries that message's key and headers (its creation time included)."""
+        origin = item.message
+        if origin is not None:
+            flight.ctx = MessageContext(
+                origin.value, origin.key, list(origin.headers) or flight.ctx.headers,
+                origin.topic, origin.partition, origin.offset, origin.timestamp,
+            )
+            self.message = flight.ctx
+        return item.data
 
     async def _after_source_message(self, count: int, remaining: int | None) -> None:
         """Stop at the burst limit; give the loop and delivery reports a turn now and then."""

@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.codec import Codec
-from fogverse.config import ENV_NAMES, StageConfig, resolve_config
+from fogverse.config import ENV_NAMES, StageConfig, connection_settings, resolve_config
 from fogverse.constants import H_CREATED_AT
 from fogverse.context import MessageContext
 from fogverse.heartbeat import start_heartbeats
@@ -27,6 +27,7 @@ from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.path import HOOK_NAMES, MessagePath
 from fogverse.runtime.policy import StageError
 from fogverse.stats import STEPS, ProfilingCsv, StageStats
+from fogverse.topics import TOPIC_FILE, apply_working_directory_file
 
 __all__ = ["HOOK_NAMES", "Runnable", "StageError"]
 
@@ -36,9 +37,15 @@ log = logging.getLogger("fogverse.stage")
 class Runnable(MessagePath):
     """The minimal stage. Subclass :class:`Producer` or :class:`Consumer` instead."""
 
+    topic_file: str | None = TOPIC_FILE
+    """FogVerse's ``topic.yaml``, applied from the working directory at start; None skips it."""
+
     def __init__(
-        self, config: StageConfig | None = None, *, codec: Codec | None = None, **settings: Any
+        self, config: StageConfig | None = None, *, codec: Codec | None = None,
+        loop: asyncio.AbstractEventLoop | None = None, **settings: Any
     ) -> None:
+        # ``loop`` is FogVerse's argument; the stage runs on whichever loop runs it.
+        self._given_loop = loop
         self._base_config = config
         self._settings = settings
         self._config: StageConfig | None = None
@@ -84,6 +91,16 @@ class Runnable(MessagePath):
     def _check_roles(self, config: StageConfig) -> None:
         """Subclasses reject settings their role cannot run without."""
 
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """FogVerse's ``self._loop`` (code calls ``self._loop.run_in_executor``)."""
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            if self._given_loop is None:
+                raise
+            return self._given_loop
+
     # -- the lifecycle ------------------------------------------------------------
 
     async def run(self) -> None:
@@ -112,6 +129,10 @@ class Runnable(MessagePath):
         self._admin = await kafka_io.wait_for_broker(
             config.consumer_servers, dict(config.kafka_extra),
             config.connect_attempts, config.connect_backoff,
+        )
+        # Declared topics first, so they get their partitions and configs.
+        await apply_working_directory_file(
+            self.topic_file, connection_settings(config.kafka_extra)
         )
         await kafka_io.ensure_topics(self._admin, self._topics_to_create())
         if self._needs_producer():
