@@ -31,11 +31,12 @@ class LiveCamera(OpenCVConsumer, ConsumerStorage):
 class SlowSender(Producer):
     encode_encoding = "png"
 
-    def __init__(self, storage: ConsumerStorage, topic: str, servers: str) -> None:
+    def __init__(self, storage: ConsumerStorage, topic: str, servers: str,
+                 **settings: Any) -> None:
         self.consumer = storage
         self.producer_topic = topic
         self.consumer_servers = servers
-        Producer.__init__(self)
+        Producer.__init__(self, **settings)
 
     async def receive(self) -> Any:
         return await self.consumer.get()
@@ -117,3 +118,25 @@ async def test_a_looping_file_starts_over_and_frames_go_straight_to_kafka(
     records = read(kafka_bootstrap, topic, 7)
     shown = [frame_number(DefaultCodec().decode(r.value or b"", "image/jpeg")) for r in records]
     assert shown == [0, 1, 2, 0, 1, 2, 0]
+
+
+async def test_when_the_sender_stops_the_camera_side_stops_too(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DEVICE", raising=False)
+    clip = write_clip(tmp_path / "endless.avi", 5)
+    topic = create_topic(admin, unique("endless"))
+
+    class EndlessCamera(LiveCamera):
+        loop_video = True  # never ends by itself
+
+    class FiveFrames(SlowSender):
+        async def process(self, frame: np.ndarray) -> np.ndarray:
+            return frame
+
+    camera = EndlessCamera(str(clip), kafka_bootstrap)
+    sender = FiveFrames(camera, topic, kafka_bootstrap, max_messages=5)
+    await asyncio.wait_for(asyncio.gather(camera.run(), sender.run()), 60)
+    assert sender.stats.produced == 5 and camera.stopping
+    assert len(read(kafka_bootstrap, topic, 5)) == 5
