@@ -140,3 +140,25 @@ async def test_when_the_sender_stops_the_camera_side_stops_too(
     await asyncio.wait_for(asyncio.gather(camera.run(), sender.run()), 60)
     assert sender.stats.produced == 5 and camera.stopping
     assert len(read(kafka_bootstrap, topic, 5)) == 5
+
+
+async def test_a_stream_that_drops_is_reopened_with_backoff(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DEVICE", raising=False)
+    clip = write_clip(tmp_path / "stream.avi", 3)
+    topic = create_topic(admin, unique("stream"))
+
+    class Stream(OpenCVConsumer):
+        device = f"file://{clip}"  # a URL: its end looks like a dropped stream
+        live = False
+        reconnect_backoff = 0.05
+        encode_encoding = "png"
+
+    stream = Stream(producer_topic=topic, consumer_servers=kafka_bootstrap, max_messages=7)
+    await asyncio.wait_for(stream.run(), 60)
+    assert stream.reconnects >= 2
+    records = read(kafka_bootstrap, topic, 7)
+    shown = [frame_number(DefaultCodec().decode(r.value or b"", "image/png")) for r in records]
+    assert shown == [0, 1, 2, 0, 1, 2, 0], "each reconnect resumes the stream"
