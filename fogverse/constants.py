@@ -31,6 +31,12 @@ PROVIDER_DOCKER: Final = "DOCKER"
 PROVIDER_KUBERNETES: Final = "KUBERNETES"
 DEFAULT_PROVIDER: Final = PROVIDER_LOCAL
 
+SINGLE_NODE_PROVIDERS: Final = frozenset({PROVIDER_LOCAL, PROVIDER_DOCKER})
+"""Providers that start instances where the master runs: no placement to decide."""
+
+EXTRA_NODE_ID: Final = "node_id"
+"""Key in a DeployConfig's ``extra_configs``: the node the master's scheduler chose."""
+
 # Container labels the DOCKER provider sets, so a restarted master finds its own.
 LABEL_SERVICE: Final = "io.fogverse.service"
 LABEL_INSTANCE_ID: Final = "io.fogverse.instance-id"
