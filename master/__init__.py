@@ -14,12 +14,14 @@ from master.config import (
     master_settings,
 )
 from master.errors import MasterFailed, MasterFailedError
+from master.fog import FogScheduler
 from master.master import Master
 from master.plans import RequestRefused, RequestRefusedError, StagePlan
 from master.status import MasterStatus, StageStatus
 
 __all__ = [
     "AutoScaleComponent",
+    "FogScheduler",
     "Master",
     "MasterAutoScalerConfig",
     "MasterFailed",

@@ -42,6 +42,7 @@ class MasterCollector:
             yield _counter("fogverse_master_scale_actions", "Scale actions started", "action",
                            deployer.counts)
         yield from _stage_gauges(status.stages)
+        yield from _scheduler_gauges(self._master.scheduler.metrics())
 
 
 def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
@@ -72,6 +73,20 @@ def _stage_gauges(stages: list[StageStatus]) -> Iterator[GaugeMetricFamily]:
             if value is not None:
                 family.add_metric([st.stage], value)
         yield family
+
+
+def _scheduler_gauges(metrics: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+    scores = GaugeMetricFamily("fogverse_scheduler_node_score",
+                               "Compute score of each node (0-1), reservations counted",
+                               labels=["node"])
+    for node, score in sorted(metrics["node_scores"].items()):
+        scores.add_metric([node], score)
+    yield scores
+    tasks = GaugeMetricFamily("fogverse_scheduler_tasks", "Scheduler tasks by type and state",
+                              labels=["type", "state"])
+    for (kind, state), count in sorted(metrics["task_counts"].items()):
+        tasks.add_metric([kind, state], count)
+    yield tasks
 
 
 class StatusServer:

@@ -29,11 +29,13 @@ from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
 from master.errors import MasterFailedError
+from master.fog import FogScheduler
 from master.http import StatusServer
+from master.placement import InstancePlacer
 from master.plan_book import PlanBook
 from master.plans import RequestRefusedError, StagePlan, plan_for_request, plan_for_service
 from master.state import StateStore
-from master.status import MasterStatus, MasterSummary, stage_statuses
+from master.status import MasterStatus, MasterSummary, stage_statuses, to_json
 from master.wiring import add_local_provider, build_workers
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry, StageKey, stage_name
@@ -91,6 +93,12 @@ class Master:
             on_plan=self._on_requested_plan if self.deployer else None)
         self.reader = ControlReader(self._consumer_conf(), settings.consumer_topic,
                                     self.dispatcher.on_batch)
+        self.scheduler = FogScheduler(coordinator_id=f"master-{settings.consumer_group_id}",
+                                      local_node=True)
+        """Where work runs: one scheduler, this machine its first node (in-process API)."""
+        self.placer = InstancePlacer(self.scheduler)
+        if self.deployer is not None:
+            self.deployer.actions.placer = self.placer.place
         self.http: StatusServer | None = None
         self.failure: BaseException | None = None
         """Why the master stopped on its own, if it did; :meth:`run` raises it."""
@@ -267,6 +275,10 @@ class Master:
                 await worker.tick(now)
             except Exception:
                 log.exception("worker %s failed in tick; it keeps running", worker.name)
+        try:
+            self.scheduler.schedule()
+        except Exception:
+            log.exception("the scheduler's pass failed; it runs again next tick")
 
     def _warn_if_blind(self, now: float) -> None:
         """Say once per silence that instances are kept alive because nothing arrives."""
@@ -339,7 +351,11 @@ class Master:
             state_rejected=dict(self._store.rejected) if self._store else {},
         )
         stages = stage_statuses(self.registry, self.deployer, self.input_output)
-        return MasterStatus(summary, stages, {w.name: w.status() for w in self.workers})
+        scheduler = {**self.scheduler.get_system_status(),
+                     "placements": [to_json(p) for p in self.placer.recent],
+                     "placement_reasons": dict(self.placer.counts)}
+        return MasterStatus(summary, stages, {w.name: w.status() for w in self.workers},
+                            scheduler)
 
 
 class _LazyAdmin:

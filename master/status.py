@@ -67,6 +67,9 @@ class MasterStatus:
     stages: list[StageStatus]
     workers: dict[str, object]
     """Each worker's own report (``worker.status()``), by worker name."""
+    scheduler: dict[str, object] = dataclasses.field(default_factory=dict)
+    """The scheduler's system status (nodes, clusters, tasks, statistics, policies)
+    and its recent instance placements."""
 
 
 def stage_statuses(

@@ -19,7 +19,10 @@ from master.deployer.instances import MAX_BACKOFF, Deployed, StageState
 from master.scheduling.autoscale import Action, Decision, DeployerSettings
 from workers.registry import InstanceRegistry
 
-__all__ = ["Actions", "PartitionAdmin"]
+__all__ = ["Actions", "PartitionAdmin", "Placer"]
+
+Placer = Callable[[str, str, dict[str, object]], object]
+"""``placer(service_name, provider, extra_configs)`` may name a node in ``extra_configs``."""
 
 log = logging.getLogger("fogverse.master.auto_deployer")
 
@@ -52,6 +55,8 @@ class Actions:
         self._admin = admin
         self._clock = clock
         self._reaping: dict[asyncio.Task[None], Deployed] = {}
+        self.placer: Placer | None = None
+        """Asked where each new instance goes (the master's scheduler), if set."""
 
     async def run(self, st: StageState, d: Decision) -> None:
         """Carry out ``d`` (errors propagate); the stage's delay runs from its end."""
@@ -66,7 +71,10 @@ class Actions:
     async def scale_out(self, st: StageState, target: int) -> Deployed | None:
         await self._grow_partitions(st, target)
         started = self._clock()
-        result = await self.scripts.deploy(st.plan.deploy_config(), log)
+        config = st.plan.deploy_config()
+        if self.placer is not None:
+            self.placer(st.plan.service_name, st.plan.provider, config["extra_configs"])
+        result = await self.scripts.deploy(config, log)
         deploy_id = result.instance_id if result else f"{st.plan.service_name}-unbound"
         deployed = Deployed(deploy_id, result, started)
         st.deployed.append(deployed)
