@@ -13,7 +13,6 @@ from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 from master.scheduling.nodes import NodeRecord
-from master.scheduling.planner import run_seconds
 from master.scheduling.policies import Policies
 from master.scheduling.queue import PendingQueue
 from master.scheduling.stats import Statistics
@@ -89,7 +88,10 @@ class TaskLifecycle:
 
     def _assign(self, record: TaskRecord, node: NodeRecord, now: float) -> None:
         spec = record.spec
-        self._set_state(record, TaskState.ASSIGNED)
+        counts = self.task_counts
+        counts[spec.task_type, record.state] -= 1
+        counts[spec.task_type, _ASSIGNED] += 1
+        record.state = _ASSIGNED
         record.node_id = node.node_id
         record.assigned_at = now
         record.attempts += 1
@@ -100,7 +102,8 @@ class TaskLifecycle:
         self._index.put(node)
         self._last_rr = node.reg
         self.stats.tasks_assigned += 1
-        limit = run_seconds(spec, node) * self._policies.task_timeout_multiplier
+        limit = (spec.estimated_duration / node.capacity.cpu_speed
+                 * self._policies.task_timeout_multiplier)
         heappush(self._timeouts, (now + limit, record.seq, record.attempts, record))
 
     def _release(self, record: TaskRecord) -> NodeRecord | None:

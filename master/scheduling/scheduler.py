@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from master.scheduling.capacity import Capacity, compute_score
 from master.scheduling.clusters import ClusterSet
@@ -48,8 +48,9 @@ class UnknownNode(KeyError):
     """A report or removal for a node that was never registered (or already left)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Assignment:
+class Assignment(NamedTuple):
+    """One placement (a tuple: it is made once per decision, on the hot path)."""
+
     task_id: str
     node_id: str
     attempt: int
