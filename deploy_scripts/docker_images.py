@@ -5,7 +5,8 @@ checkout) take their base image as the build argument ``BASE``. Nothing inside a
 build reaches a package index: Python packages are installed on the host with
 ``pip install --target`` (for the base's Python version) and copied in, and Kafka
 is the Maven jars ``fogverse fetch-jars`` caches. Each image is tagged with a hash
-of everything that went into it, so a rerun with nothing changed builds nothing.
+of everything that went into it, so a rerun with nothing changed builds nothing,
+and also ``latest`` (the last one asked for).
 
 Run ``python -m deploy_scripts.docker_images [stage|kafka|all] --base IMAGE``; it
 prints ``export FOGVERSE_STAGE_IMAGE=...`` / ``FOGVERSE_KAFKA_IMAGE=...`` lines.
@@ -158,6 +159,13 @@ def _build(client: Any, context: Path, dockerfile: str, tag: str, base: str) -> 
         raise DeployError(f"building {tag} failed: {exc}\n{tail[-2000:]}") from None
 
 
+def _found(client: Any, tag: str) -> str:
+    """``tag``, also tagged ``latest`` so a compose file's default name finds it."""
+    repository = tag.partition(":")[0]
+    client.images.get(tag).tag(repository, "latest")
+    return tag
+
+
 def _prune(client: Any, repository: str, keep: int = 3) -> None:
     """Drop all but the newest ``keep`` images of ``repository``: every change makes one."""
     import docker.errors
@@ -232,7 +240,7 @@ def build_stage_image(
         *(part for name, path in extra for part in (name.encode(), path.read_bytes())),
     ])  # fmt: skip
     if _image_exists(client, tag):
-        return tag
+        return _found(client, tag)
     _cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fogverse-stage-", dir=_cache_dir()) as tmp:
         context = Path(tmp)
@@ -246,7 +254,7 @@ def build_stage_image(
         shutil.copy2(dockerfile, context / "Dockerfile")
         _build(client, context, "Dockerfile", tag, base)
     _prune(client, STAGE_REPOSITORY)
-    return tag
+    return _found(client, tag)
 
 
 def build_kafka_image(client: Any, base: str, *, jars: Path, root: Path | None = None) -> str:
@@ -264,7 +272,7 @@ def build_kafka_image(client: Any, base: str, *, jars: Path, root: Path | None =
         *(f"{n}:{(jars / n).stat().st_size}".encode() for n in jar_names),
     ])  # fmt: skip
     if _image_exists(client, tag):
-        return tag
+        return _found(client, tag)
     _cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fogverse-kafka-", dir=_cache_dir()) as tmp:
         context = Path(tmp)
@@ -275,7 +283,7 @@ def build_kafka_image(client: Any, base: str, *, jars: Path, root: Path | None =
             shutil.copy2(f, context / f.name)
         _build(client, context, "kafka.Dockerfile", tag, base)
     _prune(client, KAFKA_REPOSITORY)
-    return tag
+    return _found(client, tag)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

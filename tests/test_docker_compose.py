@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from fogverse.broker.embedded import free_ports
+from fogverse.constants import NODES_TOPIC
+from fogverse.control import open_envelope
 from tests.docker_engine import ROOT, skip_or_fail_docker
 from tests.kafka_io import read
 
@@ -67,7 +69,11 @@ def test_compose_up_runs_the_pipeline_and_down_leaves_nothing(
     ids = sorted(r.data["id"] for r in records)  # type: ignore[index]
     assert set(ids) == set(range(COUNT)), "messages were lost on the way through the pipeline"
     running = {c.labels["com.docker.compose.service"] for c in _project(docker_client, compose)}
-    assert {"kafka", "master"} <= running
+    assert {"kafka", "master", "agent"} <= running
+    # The node agent in its container reports its capacity over Kafka.
+    reports = read(compose.bootstrap, NODES_TOPIC, 1, timeout=60, settle=0)
+    assert reports[0].key == b"compose-agent-1"
+    assert open_envelope(reports[0].value).sender
 
     compose("down", "-v", "-t", "10")
     assert _project(docker_client, compose, include_stopped=True) == []
