@@ -23,8 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,12 +168,19 @@ def _found(client: Any, tag: str) -> str:
     return tag
 
 
-def _prune(client: Any, repository: str, keep: int = 3) -> None:
-    """Drop all but the newest ``keep`` images of ``repository``: every change makes one."""
+def _prune(client: Any, repository: str, keep: int = 3, min_age_s: float = 3600.0) -> None:
+    """Drop all but the newest ``keep`` images of ``repository``: every change makes one.
+
+    Younger ones stay too: another test run on the same engine may be using them.
+    """
     import docker.errors
 
     images = sorted(client.images.list(name=repository), key=lambda i: i.attrs["Created"])
+    cutoff = time.time() - min_age_s
     for image in images[:-keep]:
+        created = datetime.fromisoformat(image.attrs["Created"][:26].rstrip("Z"))
+        if created.replace(tzinfo=UTC).timestamp() > cutoff:
+            continue
         for tag in image.tags:
             # One in use by a container stays; it goes next time.
             with contextlib.suppress(docker.errors.APIError):
