@@ -12,6 +12,6 @@ eval "$(scripts/docker-env.sh)"
 .venv/bin/mypy
 if [ "$#" -eq 0 ]; then
   FOGVERSE_TEST_KAFKA=container .venv/bin/python -m pytest -q -p no:cacheprovider \
-    tests/broker/test_broker_roundtrip.py
+    tests/broker/test_broker_roundtrip.py tests/test_kafka_container.py
 fi
 exec .venv/bin/python -m pytest -q "$@"

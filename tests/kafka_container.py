@@ -21,6 +21,7 @@ from tests.docker_engine import docker_client_or_skip, docker_env
 
 ENV_TEST_KAFKA = "FOGVERSE_TEST_KAFKA"
 STARTUP_TIMEOUT_S = 120.0
+_ENV_SPELLING = {".": "_", "_": "__", "-": "___"}
 
 
 def wants_container() -> bool:
@@ -29,7 +30,7 @@ def wants_container() -> bool:
 
 def env_name(key: str) -> str:
     """``foo.bar_baz-x`` -> ``KAFKA_FOO_BAR__BAZ___X``: the image's (and apache/kafka's) naming."""
-    return "KAFKA_" + key.replace("-", "___").replace("_", "__").replace(".", "_").upper()
+    return "KAFKA_" + "".join(_ENV_SPELLING.get(ch, ch) for ch in key).upper()
 
 
 def _kafka_image(client: object) -> str:
