@@ -38,8 +38,11 @@ spike -> deploy (child start ~1-2 s) -> the new member's first message about a
 second after it joins: typically 4-5 s (bench/autoscale.py measures it). FogVerse's README defaults
 (30 s delays, 60 s ratio refresh) need over a minute.
 
-State: plans learned from requests are kept in the compacted ``state_topic``
-(``fogverse-master-state``), so a restarted master manages the same stages at once.
+State: plans learned from requests and the instances the master deployed are
+kept in the compacted ``state_topic`` (``fogverse-master-state``), so a
+restarted master manages the same stages at once and adopts the instances that
+still run instead of deploying them again. A graceful stop stops the
+instances, unless ``leave_running`` (``fogverse master --leave-running``).
 
 Safety: only services declared under ``services`` are ever deployed; a request's
 ``max_instance`` is capped by the service's, and its ``extra_configs`` cannot
@@ -168,6 +171,7 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     log_dir: str
     kafka_extra: dict[str, Any]
     state_topic: str
+    leave_running: bool
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,9 @@ class MasterSettings:
     log_dir: str | None = None
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     state_topic: str = MASTER_STATE_TOPIC
-    """Compacted topic keeping learned plans across restarts; empty turns it off."""
+    """Compacted topic keeping plans and deployed instances across restarts; empty: off."""
+    leave_running: bool = False
+    """On a graceful stop, leave the instances running for the next master to adopt."""
 
 
 _TOP_KEYS = frozenset(MasterAutoScalerConfig.__annotations__)
@@ -248,6 +254,7 @@ def master_settings(
         log_dir=conf.get("log_dir"),
         kafka_extra=dict(conf.get("kafka_extra") or {}),
         state_topic=str(conf.get("state_topic", MASTER_STATE_TOPIC)),
+        leave_running=_flag(conf, "leave_running", False),
     )
 
 
@@ -325,6 +332,13 @@ def _text(conf: Mapping[str, Any], name: str, default: str) -> str:
     value = conf.get(name, default)
     if not isinstance(value, str) or not value:
         raise ConfigError(name, value, "expected a non-empty string")
+    return value
+
+
+def _flag(conf: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = conf.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(name, value, "expected true or false")
     return value
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from deploy_scripts import DeployScripts
+from deploy_scripts import DeployResult, DeployScripts
 from fogverse.admin import KafkaAdmin
 from fogverse.config import connection_settings
 from fogverse.constants import ENV_CONTROL_KEY
@@ -35,6 +35,7 @@ from master.placement import InstancePlacer
 from master.plan_book import PlanBook
 from master.plans import RequestRefusedError, StagePlan, plan_for_request, plan_for_service
 from master.state import StateStore
+from master.state_records import DeployedInstance, msgpack_safe
 from master.status import MasterStatus, MasterSummary, stage_statuses, to_json
 from master.wiring import add_local_provider, build_workers
 from workers.base import BaseWorker
@@ -80,7 +81,7 @@ class Master:
         self.registry = InstanceRegistry(settings.instance_expiry_beats)
         self.admin: KafkaAdmin | None = None
         workers = build_workers(settings, self.deploy_scripts, self.registry, _LazyAdmin(self),
-                                self._read_lag, observers)
+                                self._read_lag, observers, _StateLedger(self))
         self.statistic, self.input_output = workers.statistic, workers.input_output
         self.deployer, self.lock_worker = workers.deployer, workers.lock
         self.workers: list[BaseWorker] = workers.all
@@ -195,7 +196,7 @@ class Master:
         )
         await self.admin.ensure_topic(settings.consumer_topic, 1)
         if self.plans is not None and settings.state_topic:
-            await self._restore_plans()
+            await self._adopt(await self._restore_plans())
         await self.reader.open()
         for worker in self.workers:
             await worker.start()
@@ -233,7 +234,7 @@ class Master:
         if self.deployer is not None:
             self.deployer.reading_from(time.monotonic())
 
-    async def _restore_plans(self) -> None:
+    async def _restore_plans(self) -> list[DeployedInstance]:
         assert self.admin is not None
         settings = self.settings
         self._store = StateStore(settings.consumer_servers, settings.consumer_group_id,
@@ -256,6 +257,31 @@ class Master:
                 continue
             log.info("restored the plan for %s from %s", stage_name(plan.stage),
                      settings.state_topic)
+        return state.instances
+
+    async def _adopt(self, instances: list[DeployedInstance]) -> None:
+        """Take back the instances an earlier master deployed that still run.
+
+        Each provider finds its own from the recorded ``info``; one that is gone
+        (or cannot be found) loses its record. One still running but not found
+        here is still recognised by its heartbeats: it counts as live, so no
+        duplicate is deployed, only this master cannot stop it."""
+        assert self._store is not None and self.deployer is not None
+        for rec in instances:
+            result = None
+            if self.deployer.plan(rec.stage) is not None:
+                try:
+                    result = await self.deploy_scripts.adopt(rec.provider, rec.instance_id,
+                                                             rec.info)
+                except Exception as exc:
+                    log.warning("could not adopt instance %s of %s: %r", rec.instance_id,
+                                stage_name(rec.stage), exc)
+            if result is not None and self.deployer.adopt(rec.stage, result):
+                continue
+            log.info("instance %s of %s from %s is not adopted (gone, or its stage is not "
+                     "managed any more)", rec.instance_id, stage_name(rec.stage),
+                     self.settings.state_topic)
+            self._store.drop_instance(rec.instance_id)
 
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():
@@ -356,6 +382,27 @@ class Master:
                      "placement_reasons": dict(self.placer.counts)}
         return MasterStatus(summary, stages, {w.name: w.status() for w in self.workers},
                             scheduler)
+
+
+class _StateLedger:
+    """Records each instance the deployer starts, and forgets each it stops, in the
+    state topic (once the master has started and has one)."""
+
+    def __init__(self, master: Master) -> None:
+        self._master = master
+
+    def started(self, plan: StagePlan, result: DeployResult) -> None:
+        store, source = self._master._store, plan.stage[0]
+        if store is None or source is None:
+            return
+        store.save_instance(DeployedInstance(
+            result.instance_id, (source, plan.stage[1]), plan.service_name, plan.provider,
+            msgpack_safe(result.info)))
+
+    def stopped(self, instance_id: str) -> None:
+        store = self._master._store
+        if store is not None:
+            store.drop_instance(instance_id)
 
 
 class _LazyAdmin:

@@ -33,6 +33,7 @@ __all__ = [
     "deployed_body",
     "deployed_from_body",
     "encode_record",
+    "msgpack_safe",
     "plan_body",
     "plan_from_body",
 ]
@@ -142,6 +143,19 @@ def plan_from_body(body: Mapping[str, Any]) -> StagePlan:
         min_instance=low, max_instance=high, group_id=_optional_text(body, "group"),
         extra_configs=extra,
     )
+
+
+def msgpack_safe(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a provider's ``info`` that msgpack can store (others dropped)."""
+    kept = {}
+    for key, value in info.items():
+        try:
+            msgpack.packb(value, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if isinstance(key, str):
+            kept[key] = value
+    return kept
 
 
 def deployed_body(d: DeployedInstance) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from deploy_scripts import DeployScripts, LocalProvider
 from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_LOCAL
 from fogverse.errors import ConfigError
 from master.config import MasterSettings, Worker
-from master.deployer import AutoDeployer, PartitionAdmin
+from master.deployer import AutoDeployer, InstanceLedger, PartitionAdmin
 from workers.base import BaseWorker
 from workers.distributed_lock import DistributedLockWorker
 from workers.input_output import InputOutputWorker, LagReader
@@ -50,6 +50,7 @@ def build_workers(
     admin: PartitionAdmin,
     lag_reader: LagReader,
     extra: Sequence[BaseWorker] = (),
+    ledger: InstanceLedger | None = None,
 ) -> MasterWorkers:
     """The workers ``settings.workers`` names, then ``extra`` (FogVerse's observers)."""
     chosen = settings.workers
@@ -64,6 +65,7 @@ def build_workers(
         w.deployer = AutoDeployer(
             scripts, registry, settings.deployer, statistic=w.statistic,
             input_output=w.input_output, admin=admin, wait_for_reader=True,
+            ledger=ledger, leave_running=settings.leave_running,
         )
         w.all.append(w.deployer)
     if Worker.DISTRIBUTED_LOCK_WORKER in chosen:

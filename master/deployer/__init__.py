@@ -3,7 +3,7 @@
 The decisions themselves are the pure core in :mod:`master.scheduling.autoscale`.
 """
 
-from master.deployer.actions import Actions, PartitionAdmin
+from master.deployer.actions import Actions, InstanceLedger, PartitionAdmin
 from master.deployer.instances import Deployed, StageState
 from master.deployer.worker import AutoDeployer, DecisionRecord, DeployerStatus, StagePlanStatus
 
@@ -13,6 +13,7 @@ __all__ = [
     "DecisionRecord",
     "Deployed",
     "DeployerStatus",
+    "InstanceLedger",
     "PartitionAdmin",
     "StagePlanStatus",
     "StageState",

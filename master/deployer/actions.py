@@ -16,10 +16,11 @@ from typing import Protocol
 
 from deploy_scripts import DeployResult, DeployScripts
 from master.deployer.instances import MAX_BACKOFF, Deployed, StageState
+from master.plans import StagePlan
 from master.scheduling.autoscale import Action, Decision, DeployerSettings
 from workers.registry import InstanceRegistry
 
-__all__ = ["Actions", "PartitionAdmin", "Placer"]
+__all__ = ["Actions", "InstanceLedger", "PartitionAdmin", "Placer"]
 
 Placer = Callable[[str, str, dict[str, object]], object]
 """``placer(service_name, provider, extra_configs)`` may name a node in ``extra_configs``."""
@@ -38,6 +39,23 @@ class PartitionAdmin(Protocol):
     async def ensure_partitions(self, topic: str, count: int) -> int: ...
 
 
+class InstanceLedger(Protocol):
+    """Told of every instance the deployer starts and of every one it stopped for good,
+    so a restarted master knows what runs (the master's state topic)."""
+
+    def started(self, plan: StagePlan, result: DeployResult) -> None: ...
+
+    def stopped(self, instance_id: str) -> None: ...
+
+
+class _NoLedger:
+    def started(self, plan: StagePlan, result: DeployResult) -> None:
+        pass
+
+    def stopped(self, instance_id: str) -> None:
+        pass
+
+
 class Actions:
     """Carries out scale decisions through the deploy providers and the admin client."""
 
@@ -48,8 +66,10 @@ class Actions:
         settings: DeployerSettings,
         admin: PartitionAdmin | None,
         clock: Callable[[], float],
+        ledger: InstanceLedger | None = None,
     ) -> None:
         self.scripts = scripts
+        self.ledger: InstanceLedger = ledger or _NoLedger()
         self._registry = registry
         self._settings = settings
         self._admin = admin
@@ -78,6 +98,8 @@ class Actions:
         deploy_id = result.instance_id if result else f"{st.plan.service_name}-unbound"
         deployed = Deployed(deploy_id, result, started)
         st.deployed.append(deployed)
+        if result is not None:
+            self.ledger.started(st.plan, result)
         log.info("%s: started instance %s of %r", st.name, deploy_id, st.plan.service_name)
         return deployed
 
@@ -108,6 +130,7 @@ class Actions:
             self._registry.unretire(victim.live_id)
             st.deployed.insert(at, victim)
             raise
+        self.ledger.stopped(victim.result.instance_id)
 
     # -- partitions ahead of need -------------------------------------------------------
 
@@ -163,6 +186,7 @@ class Actions:
         else:
             if d in st.unstopped:
                 st.unstopped.remove(d)
+            self.ledger.stopped(d.result.instance_id)
 
     async def reaped(self) -> None:
         """Wait until every background stop started so far has finished."""
@@ -182,3 +206,5 @@ class Actions:
             await self.scripts.stop(result)
         except Exception as exc:
             log.error("stopping %s failed: %r", result.instance_id, exc)
+        else:
+            self.ledger.stopped(result.instance_id)

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deploy_scripts import DeployScripts
-from master.deployer.actions import Actions, PartitionAdmin
+from deploy_scripts import DeployResult, DeployScripts
+from master.deployer.actions import Actions, InstanceLedger, PartitionAdmin
 from master.deployer.instances import Deployed, StageState
 from master.plans import StagePlan
 from master.scheduling.autoscale import (
@@ -86,18 +86,24 @@ class AutoDeployer(BaseWorker):
         clock: Callable[[], float] = time.monotonic,
         history: int = 200,
         wait_for_reader: bool = False,
+        ledger: InstanceLedger | None = None,
+        leave_running: bool = False,
     ) -> None:
         """``wait_for_reader``: hold every stage until :meth:`reading_from` says the
         control topic is being read, and start the startup grace from then (the
         master's case); otherwise the grace starts at the first tick.
 
-        ``clock`` dates the end of an action, which finishes between ticks."""
+        ``clock`` dates the end of an action, which finishes between ticks.
+        ``ledger`` is told of each instance started and stopped; with
+        ``leave_running`` :meth:`stop` leaves the instances running (their
+        records stay, so the next master adopts them)."""
         self.settings = settings or DeployerSettings()
         self._registry = registry
         self._statistic = statistic
         self._io = input_output
         self._clock = clock
-        self.actions = Actions(deploy_scripts, registry, self.settings, admin, clock)
+        self.actions = Actions(deploy_scripts, registry, self.settings, admin, clock, ledger)
+        self.leave_running = leave_running
         self._stages: dict[StageKey, StageState] = {}
         self._learning_until: float | None = None
         self._wait_for_reader = wait_for_reader
@@ -127,6 +133,19 @@ class AutoDeployer(BaseWorker):
                      plan.min_instance, plan.max_instance)
             return True
         return False
+
+    def adopt(self, stage: StageKey, result: DeployResult) -> bool:
+        """Count a running instance an earlier master started as one of ``stage``'s.
+
+        It counts as starting until its heartbeat binds it (by its instance id),
+        so no duplicate is deployed meanwhile; it is stopped like the others.
+        False when ``stage`` has no plan."""
+        st = self._stages.get(stage)
+        if st is None:
+            return False
+        st.deployed.append(Deployed(result.instance_id, result, self._clock()))
+        log.info("%s: adopted running instance %s", st.name, result.instance_id)
+        return True
 
     def drop_plan(self, stage: StageKey) -> bool:
         """Stop managing ``stage``; refused (False) while it has instances or an action runs."""
@@ -250,10 +269,16 @@ class AutoDeployer(BaseWorker):
     # -- shutdown and status ----------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Let running actions finish, then stop every instance this master started."""
+        """Let running actions finish, then stop every instance this master started
+        (unless ``leave_running``)."""
         running = [st.task for st in self._stages.values() if st.busy and st.task]
         if running:
             await asyncio.wait(running, timeout=self.settings.start_timeout)
+        if self.leave_running:
+            await self.actions.reaped()
+            left = sum(len(st.deployed) for st in self._stages.values())
+            log.info("leaving %d instance(s) running for the next master to adopt", left)
+            return
         results = [d.result for st in self._stages.values()
                    for d in (*st.deployed, *st.unstopped) if d.result]
         for st in self._stages.values():

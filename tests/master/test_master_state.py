@@ -16,6 +16,7 @@ from master.state_records import (
     deployed_body,
     deployed_from_body,
     encode_record,
+    msgpack_safe,
     plan_body,
     plan_from_body,
 )
@@ -87,3 +88,8 @@ def test_the_store_counts_and_skips_bad_records_and_keeps_good_ones() -> None:
     })
     assert state.plans == [PLAN] and state.instances == [inst]
     assert store.rejected == {"bad_field": 1, "not_msgpack": 1, "not_a_record": 1}
+
+
+def test_only_what_msgpack_can_store_of_a_providers_info_is_recorded() -> None:
+    info = {"pid": 7, "argv": ["python", "-m", "x"], "handle": object(), 3: "odd key"}
+    assert msgpack_safe(info) == {"pid": 7, "argv": ["python", "-m", "x"]}
