@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 from deploy_scripts.config import DeployConfig
 from deploy_scripts.errors import DeployError, UnknownProviderError
 from deploy_scripts.result import DeployResult
+from fogverse.constants import DEFAULT_PROVIDER
 
 __all__ = [
     "AdoptFunction",
@@ -39,7 +40,6 @@ DeployFunction: TypeAlias = Callable[
     [logging.Logger, DeployConfig], DeployReturn | Awaitable[DeployReturn]
 ]
 
-DEFAULT_PROVIDER = "LOCAL"
 
 AdoptFunction: TypeAlias = Callable[
     [str, Mapping[str, Any]], DeployResult | Awaitable[DeployResult | None] | None

@@ -88,6 +88,7 @@ from workers.statistic import StatisticSettings
 
 __all__ = [
     "DEFAULT_HTTP_PORT",
+    "DEFAULT_MASTER_GROUP",
     "AutoDeployerConfig",
     "DistributedWorkerConfig",
     "InputOutputWorkerConfig",
@@ -98,6 +99,9 @@ __all__ = [
     "load_master_config",
     "master_settings",
 ]
+
+DEFAULT_MASTER_GROUP = "fogverse-master"
+"""The master's consumer group, and the namespace of its state records."""
 
 DEFAULT_HTTP_PORT = 4280
 """/status and /metrics; next to the lock port so a fog node opens one small range."""
@@ -180,7 +184,7 @@ class MasterSettings:
 
     consumer_topic: str = DEFAULT_CONTROL_TOPIC
     consumer_servers: str = "localhost:9092"
-    consumer_group_id: str = "fogverse-master"
+    consumer_group_id: str = DEFAULT_MASTER_GROUP
     workers: frozenset[Worker] = frozenset(Worker)
     deployer: DeployerSettings = field(default_factory=DeployerSettings)
     statistic: StatisticSettings = field(default_factory=StatisticSettings)
@@ -230,7 +234,7 @@ def master_settings(
     return MasterSettings(
         consumer_topic=_text(conf, "consumer_topic", DEFAULT_CONTROL_TOPIC),
         consumer_servers=str(servers),
-        consumer_group_id=_text(conf, "consumer_group_id", "fogverse-master"),
+        consumer_group_id=_text(conf, "consumer_group_id", DEFAULT_MASTER_GROUP),
         workers=_workers(conf.get("included_worker")),
         deployer=_build(DeployerSettings, "auto_deployer_config",
                         _section(conf, "auto_deployer_config", AutoDeployerConfig)),
