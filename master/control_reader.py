@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka import KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from master.errors import MasterFailedError
 
@@ -42,9 +42,9 @@ OnBatch = Callable[[Sequence[bytes | None]], None]
 class ControlReader:
     """Reads the control topic until stopped, handing each batch of values to ``on_batch``.
 
-    ``ready`` is set once the consumer owns its partitions and knows where it
-    reads from: a message written after that is seen (the master reads from the
-    latest offset, so one written before may not be).
+    ``ready`` is set once every partition is placed at its end: a message written
+    after that is seen (the master starts at the latest offset, so one written
+    before may not be).
     """
 
     def __init__(
@@ -64,19 +64,14 @@ class ControlReader:
         self._on_batch = on_batch
         self._conf = conf or None
         self._consumer = consumer
-        conf = conf or {}
-        self._incremental = (conf.get("group.protocol") == "consumer"
-                             or "cooperative" in str(conf.get("partition.assignment.strategy")))
         self._positioned = consumer is not None  # a given consumer is the caller's to place
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="master-control")
 
     async def open(self) -> None:
-        """Create the consumer and subscribe (nothing is read until :meth:`run`)."""
+        """Create the consumer (nothing is read until :meth:`run`)."""
         if self._consumer is None:
             assert self._conf is not None
-            consumer = KafkaConsumer(self._conf)
-            consumer.subscribe([self.topic], on_assign=self._on_assign)
-            self._consumer = consumer
+            self._consumer = KafkaConsumer(self._conf)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Read until ``stopping`` is set; MasterFailedError after too many failures."""
@@ -113,27 +108,28 @@ class ControlReader:
     def _read(self) -> list[Message]:
         consumer = self._consumer
         assert consumer is not None
+        if not self._positioned:
+            self._place(consumer)
         return consumer.consume(BATCH, _POLL_TIMEOUT)
 
-    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        """Start each new partition at its end as of now, explicitly.
+    def _place(self, consumer: Any) -> None:
+        """Read every partition of the topic from its end as of now, without a group.
 
-        "latest" alone is resolved at the first fetch, some time after the
-        assignment; an explicit offset makes "ready" mean what it says: anything
-        written from here on is read. Runs on the reader thread, inside consume().
+        Assigned, not subscribed: a master that joined a consumer group would,
+        after a crash, wait out its dead predecessor's session (45 s by default)
+        before reading anything, long enough to take every instance it adopted
+        for dead. An explicit offset also makes "ready" mean what it says:
+        anything written from here on is read.
         """
-        try:
-            for tp in partitions:
-                if tp.offset < 0:
-                    tp.offset = consumer.get_watermark_offsets(tp, timeout=10)[1]
-            if self._incremental:
-                consumer.incremental_assign(partitions)
-            else:
-                consumer.assign(partitions)
-        except Exception as exc:
-            log.warning("could not place the control topic's partitions: %r; reading from "
-                        "the latest offset", exc)
-            return
+        meta = consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise KafkaException(f"control topic {self.topic!r} has no partitions yet")
+        places = []
+        for p in sorted(meta.partitions):
+            tp = TopicPartition(self.topic, p)
+            tp.offset = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            places.append(tp)
+        consumer.assign(places)
         self._positioned = True
 
     async def close(self) -> None:

@@ -178,6 +178,12 @@ class AutoDeployer(BaseWorker):
         Only the first call counts."""
         if self._learning_until is None or self._learning_until == float("inf"):
             self._learning_until = now + self.settings.startup_grace
+            # Instances adopted before anything could be heard get their whole
+            # start_timeout from now to send a first heartbeat.
+            for st in self._stages.values():
+                for d in st.deployed:
+                    if d.live_id is None:
+                        d.started_at = max(d.started_at, now)
 
     async def tick(self, now: float) -> None:
         if self._learning_until is None:
