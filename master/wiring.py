@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from deploy_scripts import DeployScripts, LocalProvider
-from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_LOCAL
+from deploy_scripts.docker import DockerProvider
+from deploy_scripts.docker_spec import docker_service
+from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_DOCKER, PROVIDER_LOCAL
 from fogverse.errors import ConfigError
 from master.config import MasterSettings, Worker
 from master.deployer import AutoDeployer, InstanceLedger, PartitionAdmin
@@ -24,7 +26,7 @@ from workers.input_output import InputOutputWorker, LagReader
 from workers.registry import InstanceRegistry
 from workers.statistic import StatisticWorker
 
-__all__ = ["MasterWorkers", "add_local_provider", "build_workers"]
+__all__ = ["MasterWorkers", "add_docker_provider", "add_local_provider", "build_workers"]
 
 log = logging.getLogger("fogverse.master")
 
@@ -92,9 +94,39 @@ def add_local_provider(settings: MasterSettings, scripts: DeployScripts) -> None
                 f"services.{name}.module/command", None,
                 "the built-in LOCAL provider needs module or command; or register your own "
                 "deploy function with deploy_scripts.set_deploy_functions('LOCAL', fn)")
-    base_env = {ENV_BOOTSTRAP: settings.consumer_servers,
-                ENV_CONTROL_TOPIC: settings.consumer_topic}
-    if settings.control_key:
-        base_env[ENV_CONTROL_KEY] = settings.control_key.decode()
     scripts.set_deploy_functions(
-        PROVIDER_LOCAL, LocalProvider(local, base_env, log_dir=settings.log_dir))
+        PROVIDER_LOCAL, LocalProvider(local, _stage_env(settings), log_dir=settings.log_dir))
+
+
+def add_docker_provider(settings: MasterSettings, scripts: DeployScripts) -> None:
+    """Register the built-in DOCKER provider for the declared DOCKER services, if needed.
+
+    Each service's container settings are under its ``extra_configs``
+    (deploy_scripts/docker_spec.py); ``module`` runs as ``python3 -m module`` in the
+    image, ``command`` as given, neither the image's own command. Containers carry
+    the master's consumer group as its id, so a restarted master with the same
+    config finds and adopts them. The docker SDK is needed only when one is declared.
+    """
+    declared = {n: s for n, s in settings.services.items() if s.provider == PROVIDER_DOCKER}
+    if not declared or PROVIDER_DOCKER in scripts.providers:
+        return
+    specs = {
+        name: docker_service(
+            name, extra_configs=svc.extra_configs, env=svc.env,
+            command=("python3", "-m", svc.module) if svc.module else svc.command,
+            min_instance=svc.min_instance, max_instance=svc.max_instance,
+        )
+        for name, svc in declared.items()
+    }  # fmt: skip
+    scripts.set_deploy_functions(
+        PROVIDER_DOCKER,
+        DockerProvider(specs, _stage_env(settings), master_id=settings.consumer_group_id),
+    )
+
+
+def _stage_env(settings: MasterSettings) -> dict[str, str]:
+    """What every instance the master starts is told: where Kafka and the control topic are."""
+    env = {ENV_BOOTSTRAP: settings.consumer_servers, ENV_CONTROL_TOPIC: settings.consumer_topic}
+    if settings.control_key:
+        env[ENV_CONTROL_KEY] = settings.control_key.decode()
+    return env
