@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
@@ -17,6 +16,7 @@ from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
 from fogverse.offsets import TopicPartitionKey, WorkUnit
 from fogverse.runtime import kafka_io
+from fogverse.runtime.fetch import Fetcher
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.runnable import Runnable
 
@@ -67,46 +67,21 @@ class Consumer(Runnable):
 
     async def _main_loop(self) -> None:
         await self.start_consumer()
-        fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-fetch")
+        assert self.consumer is not None
+        config = self.config
+        fetcher = Fetcher(self.consumer, self._tracker, config.fetch_timeout, self._fetch_size,
+                          self.name)
         try:
             await self._consume(fetcher)
         finally:
-            fetcher.shutdown(wait=True)
+            await fetcher.close()
 
-    async def _consume(self, fetcher: ThreadPoolExecutor) -> None:
+    async def _consume(self, fetcher: Fetcher) -> None:
         config = self.config
-        consumer = self.consumer
-        assert consumer is not None
-        loop = asyncio.get_running_loop()
-
-        tracker = self._tracker
-
-        def fetch_stamped() -> tuple[list[Message], int]:
-            first = consumer.consume(1, config.fetch_timeout)
-            born = tracker.revocations
-            size = self._fetch_size()
-            if not first or size <= 1:
-                return first, born
-            rest = consumer.consume(size - 1, 0)
-            if rest and tracker.revocations != born:
-                # A revocation was served while these were collected, so which
-                # of them predate it is unknown: read them again instead.
-                _rewind(consumer, rest)
-                rest = []
-            return first + rest, born
-
-        def fetch() -> asyncio.Future[tuple[list[Message], int]]:
-            return loop.run_in_executor(fetcher, fetch_stamped)
-
         remaining = config.max_messages
         last_input = last_commit = time.monotonic()
-        next_batch = fetch()
         while not self._stopping.is_set():
-            batch, self._batch_born = await next_batch
-            # Fetch the next batch while this one is processed: librdkafka's
-            # conversion work then overlaps ours. Messages fetched but never
-            # processed are simply not committed.
-            next_batch = fetch()
+            batch, self._batch_born = await fetcher.next()
             now = time.monotonic()
             if batch:
                 last_input = now
@@ -118,7 +93,10 @@ class Consumer(Runnable):
             if now - last_commit >= config.commit_interval:
                 self._commit()
                 last_commit = now
-        await next_batch
+            if batch:
+                # A busy stage never waits in a fetch: let heartbeats and
+                # signals in between batches.
+                await asyncio.sleep(0)
 
     def _fetch_size(self) -> int:
         """How many messages the next fetch may take (read on the fetch thread)."""
@@ -250,18 +228,6 @@ class Consumer(Runnable):
         self._commit(asynchronous=False)
         await asyncio.to_thread(consumer.close)
         self.consumer = None
-
-
-def _rewind(consumer: KafkaConsumer, messages: list[Message]) -> None:
-    """Seek each partition back to its first message in ``messages``."""
-    first: dict[tuple[str, int], int] = {}
-    for msg in messages:
-        if msg.error() is None:
-            first.setdefault((msg.topic(), msg.partition()), msg.offset())  # type: ignore[arg-type]
-    for (topic, partition), offset in first.items():
-        # A revoked partition refuses the seek: its new owner reads it anyway.
-        with contextlib.suppress(KafkaException):
-            consumer.seek(TopicPartition(topic, partition, offset))
 
 
 def _names(partitions: list[TopicPartition]) -> str:

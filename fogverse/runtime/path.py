@@ -54,6 +54,7 @@ class MessagePath(ErrorPolicy):
     _codec_decode: Callable[[bytes, str | None], Any] | None = None
     _codec_encode: Callable[[Any], tuple[bytes, str]] | None = None
     _spent: list[float]
+    _topic = ""
     """Seconds per step (STEPS order) not yet added to the stage's stats."""
 
     # -- the steps users override ---------------------------------------------------
@@ -103,7 +104,8 @@ class MessagePath(ErrorPolicy):
         self._async_encode = inspect.iscoroutinefunction(self.encode)
         # A subclass that overrides send() is a sink (or wraps our send).
         self._sends_itself = type(self).send is not MessagePath.send
-        self._forwards = self.config.producer_topic is not None
+        self._topic = self.config.producer_topic or ""
+        self._forwards = bool(self._topic)
         self._plain = not (
             self._hooks or self._async_process or self._async_decode or self._async_encode
             or self._sends_itself or self.config.profiling_csv
@@ -156,40 +158,36 @@ class MessagePath(ErrorPolicy):
                 result = self.process(data)
             else:
                 result = await self._step(flight, 1, self.process, self._async_process, data)
-            processed = clock()
-            if plain:
-                spent = self._spent
-                spent[0] += decoded - started
-                spent[1] += processed - decoded
+            processed = encoded = clock()
             if result is not None:
-                await self._encode_and_send(flight, result, processed)
+                flight.step = "encode"
+                if not plain:
+                    payload = await self._step(flight, 2, self.encode, self._async_encode, result)
+                elif self._codec_encode is not None:
+                    payload, flight.content_type = self._codec_encode(result)
+                else:
+                    payload = self.encode(result)
+                encoded = clock()
+                flight.step = "send"
+                if not plain:
+                    await self._send_out(flight, payload)
+                elif self._forwards:
+                    self._produce_raw(flight, self._topic, payload, ctx.key,
+                                      _output_headers(ctx.headers, flight.content_type))
         except Exception as exc:
             self._message_failed(flight, exc)
             return False
-        if not plain or not self._forwards:
+        if plain:
+            spent = self._spent
+            spent[0] += decoded - started
+            spent[1] += processed - decoded
+            spent[2] += encoded - processed
+            spent[3] += clock() - encoded
+            if not self._forwards:
+                self._finished(flight)
+        else:
             self._finished(flight)
         return True
-
-    async def _encode_and_send(self, flight: InFlight, result: Any, started: float) -> None:
-        flight.step = "encode"
-        plain = self._plain
-        if not plain:
-            payload = await self._step(flight, 2, self.encode, self._async_encode, result)
-        elif self._codec_encode is not None:
-            payload, flight.content_type = self._codec_encode(result)
-        else:
-            flight.content_type = ""
-            payload = self.encode(result)
-        encoded = time.perf_counter()
-        flight.step = "send"
-        if plain:
-            if self._forwards:
-                self._produce(flight, payload)
-            spent = self._spent
-            spent[2] += encoded - started
-            spent[3] += time.perf_counter() - encoded
-        else:
-            await self._send_out(flight, payload)
 
     async def _send_out(self, flight: InFlight, payload: bytes) -> None:
         """Hand the encoded output on: to the user's send() or to Kafka, with the hooks."""
@@ -281,7 +279,7 @@ class MessagePath(ErrorPolicy):
         """
         delivery = flight.delivery
         if on_delivery is None:
-            on_delivery = delivery
+            on_delivery = delivery.report
         producer = self.producer
         assert producer is not None, "producer not started"
         try:

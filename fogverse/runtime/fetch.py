@@ -1,0 +1,91 @@
+"""Reading batches from the consumer without starving the event loop or fighting it.
+
+While messages wait in librdkafka's local queue (a busy stage), a batch is
+taken on the event loop itself with a zero timeout: converting messages needs
+the GIL anyway, and a second thread taking it in turns with the loop costs
+more than it overlaps. Only when the queue is empty does the wait move to a
+thread, so heartbeats and signals are served meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import KafkaException, Message, TopicPartition
+
+from fogverse.offsets import CommitTracker
+
+__all__ = ["Fetcher"]
+
+Stamped = tuple[list[Message], int]
+"""A batch and the commit tracker's revocation count it was read under."""
+
+
+class Fetcher:
+    """Batches of up to ``size()`` messages, each stamped with the revocation count."""
+
+    def __init__(self, consumer: KafkaConsumer, tracker: CommitTracker, timeout: float,
+                 size: Callable[[], int], name: str) -> None:
+        self._consumer = consumer
+        self._tracker = tracker
+        self._timeout = timeout
+        self._size = size
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-fetch")
+        self._waiting: asyncio.Future[Stamped] | None = None
+
+    async def next(self) -> Stamped:
+        """The next batch; empty if nothing came within the fetch timeout."""
+        if self._waiting is None:
+            batch, born = self._take(0)
+            if batch:
+                return batch, born
+            self._waiting = asyncio.get_running_loop().run_in_executor(
+                self._thread, self._take, self._timeout
+            )
+        try:
+            return await asyncio.shield(self._waiting)
+        finally:
+            if self._waiting.done():
+                self._waiting = None
+
+    def _take(self, timeout: float) -> Stamped:
+        consumer, tracker = self._consumer, self._tracker
+        born = tracker.revocations
+        size = self._size()
+        if timeout > 0:
+            # consume(n, timeout) waits for all n: wait for one, then take the rest.
+            batch = consumer.consume(1, timeout)
+            if batch and size > 1:
+                batch += consumer.consume(size - 1, 0)
+        else:
+            batch = consumer.consume(size, 0)
+        if batch and tracker.revocations != born:
+            # A revocation was served while these were collected, so which of
+            # them predate it is unknown: read them again instead.
+            _rewind(consumer, batch)
+            return [], tracker.revocations
+        return batch, born
+
+    async def close(self) -> None:
+        """Wait for a fetch in progress (its messages stay uncommitted), then stop."""
+        if self._waiting is not None:
+            with contextlib.suppress(Exception):
+                await self._waiting
+            self._waiting = None
+        self._thread.shutdown(wait=True)
+
+
+def _rewind(consumer: KafkaConsumer, messages: list[Message]) -> None:
+    """Seek each partition back to its first message in ``messages``."""
+    first: dict[tuple[str, int], int] = {}
+    for msg in messages:
+        if msg.error() is None:
+            first.setdefault((msg.topic(), msg.partition()), msg.offset())  # type: ignore[arg-type]
+    for (topic, partition), offset in first.items():
+        # A revoked partition refuses the seek: its new owner reads it anyway.
+        with contextlib.suppress(KafkaException):
+            consumer.seek(TopicPartition(topic, partition, offset))
