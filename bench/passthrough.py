@@ -102,17 +102,26 @@ def main() -> None:
     # The median of per-round ratios: each round's pair ran back to back, so a
     # noisy neighbour on this 2-core box affects both sides of a ratio alike.
     ratios = [s / r for s, r in zip(rates["stage"], rates["raw"], strict=True)]
+    # The raw loops are bimodal here (see the module's docstring): against
+    # whichever mode a round hit, the per-round ratio hides the stage's own
+    # cost when the baseline was slow. Best stage round against the best raw
+    # round of either kind, each in its fast mode.
+    fastest_raw = max(rates["raw"] + rates["plain"])
+    vs_fastest = max(rates["stage"]) / fastest_raw
     plain_ratios = [s / r for s, r in zip(rates["stage"], rates["plain"], strict=True)]
     ratio = statistics.median(ratios)
     med = {name: statistics.median(values) for name, values in rates.items()}
     print(f"median: raw {med['raw']:,.0f} msg/s, stage {med['stage']:,.0f} msg/s, "
           f"ratio {ratio:.2f} (target >= 0.8); raw with a default producer "
-          f"{med['plain']:,.0f} msg/s")
+          f"{med['plain']:,.0f} msg/s; best stage round against the fastest raw round "
+          f"({fastest_raw:,.0f} msg/s): {vs_fastest:.2f} (target >= 0.5)")
     emit({"bench": "passthrough", "messages": n, "rounds": args.rounds,
           "raw_msgs_per_s": round(med["raw"]), "raw_default_producer_msgs_per_s":
           round(med["plain"]), "stage_msgs_per_s": round(med["stage"]),
           "ratio": round(ratio, 3), "ratio_vs_default_producer":
-          round(statistics.median(plain_ratios), 3), "target_ratio": 0.8})
+          round(statistics.median(plain_ratios), 3), "target_ratio": 0.8,
+          "fastest_raw_msgs_per_s": round(fastest_raw),
+          "ratio_vs_fastest_raw": round(vs_fastest, 3), "target_ratio_vs_fastest_raw": 0.5})
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,7 @@ from fogverse.lock import (
     LockUnavailableError,
 )
 from fogverse.logging import CsvLogging, FogVerseLogging
-from fogverse.observer import InstanceInfo, Observer, ObserverConfig
+from fogverse.observer import InstanceInfo, Observer, ObserverConfig, ProducerObserver
 from fogverse.opencv import OpenCVConsumer
 from fogverse.parallel import (
     ParallelConsumer,
@@ -92,6 +92,7 @@ __all__ = [
     "ProcessorError",
     "ProcessorSetupError",
     "Producer",
+    "ProducerObserver",
     "RawCodec",
     "Runnable",
     "SourceExhausted",

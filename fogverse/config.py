@@ -8,16 +8,25 @@ untouched in ``kafka_extra`` / ``consumer_extra`` / ``producer_extra``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from fogverse.constants import DEFAULT_CONTROL_TOPIC, ENV_BOOTSTRAP
 from fogverse.errors import ConfigError
 
-__all__ = ["ENV_NAMES", "ErrorPolicy", "StageConfig", "connection_settings", "resolve_config"]
+__all__ = [
+    "ENV_NAMES",
+    "SETTING_NAMES",
+    "ErrorPolicy",
+    "StageConfig",
+    "check_setting_names",
+    "connection_settings",
+    "resolve_config",
+]
 
 ErrorPolicy = Literal["dead-letter", "skip", "stop"]
 ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "stop")
@@ -98,7 +107,22 @@ class StageConfig:
         return None
 
 
-_FIELD_NAMES = frozenset(f.name for f in fields(StageConfig))
+SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(StageConfig))
+"""Every stage setting, by its keyword (and FogVerse attribute) name."""
+_FIELD_NAMES = frozenset(SETTING_NAMES)
+
+
+def check_setting_names(
+    settings: Mapping[str, Any], also_valid: Iterable[str] = ()
+) -> None:
+    """Raise ConfigError for the first unknown name, suggesting the closest valid one."""
+    valid = sorted(_FIELD_NAMES.union(also_valid))
+    for name in sorted(settings):
+        if name in valid:
+            continue
+        close = difflib.get_close_matches(name, valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(name, settings[name], f"unknown setting{hint}")
 
 _CONNECTION_PREFIXES = ("security.", "sasl.", "ssl.")
 
@@ -144,9 +168,7 @@ def resolve_config(
     Raises ConfigError naming the first bad setting.
     """
     env = os.environ if env is None else env
-    unknown = sorted(set(explicit) - _FIELD_NAMES)
-    if unknown:
-        raise ConfigError(unknown[0], explicit[unknown[0]], "unknown setting")
+    check_setting_names(explicit)
     values: dict[str, Any] = {}
     for name, env_name in ENV_NAMES.items():
         if env.get(env_name):

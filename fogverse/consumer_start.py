@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka.admin import AdminClient
@@ -32,7 +32,9 @@ _FIRST_CHECK_DELAY = 0.1
 class SubscribingConsumer(Protocol):
     """What ``ConsumerStart`` needs of a consumer; ``confluent_kafka.Consumer`` fits."""
 
-    def subscribe(self, topics: list[str], **callbacks: Any) -> None: ...
+    def subscribe(
+        self, topics: list[str], on_assign: Any = ..., on_revoke: Any = ..., on_lost: Any = ...
+    ) -> None: ...
 
 
 class ConsumerStart:
@@ -74,7 +76,7 @@ class ConsumerStart:
     async def start_with_distributed_lock(
         self,
         consumer: SubscribingConsumer,
-        topic: str,
+        topic: str | Sequence[str],
         group_id: str,
         consumer_id: str,
         /,
@@ -82,10 +84,14 @@ class ConsumerStart:
     ) -> int:
         """Grow ``topic`` for one more member of ``group_id``, then subscribe ``consumer``.
 
-        ``subscribe_kwargs`` (``on_assign``, ``on_revoke``, ``on_lost``) go to
-        ``consumer.subscribe``. Returns the topic's partition count.
+        ``topic`` may be a list of topics (a stage's ``consumer_topic``); each
+        grows, and the smallest count is returned. ``subscribe_kwargs``
+        (``on_assign``, ``on_revoke``, ``on_lost``; a fogverse stage's
+        ``subscribe_options()``) go to ``consumer.subscribe``. Returns the
+        topic's partition count.
         """
-        key = f"{LOCK_KEY_PREFIX}{topic}/{group_id}"
+        topics = [topic] if isinstance(topic, str) else list(topic)
+        key = f"{LOCK_KEY_PREFIX}{','.join(topics)}/{group_id}"
         partitions = 0
         try:
             async with self._lock.hold(key, lease=self._lease, timeout=self._lock_timeout):
@@ -93,8 +99,11 @@ class ConsumerStart:
                 # partitions is idempotent and never shrinks the topic, so a
                 # holder whose lease ran out mid-way cannot undo a later
                 # holder's work, and subscribing touches only this consumer.
-                members, partitions = await self._make_room(topic, group_id, consumer_id)
-                consumer.subscribe([topic], **subscribe_kwargs)
+                members, partitions = 0, 0
+                for name in topics:
+                    members, grown = await self._make_room(name, group_id, consumer_id)
+                    partitions = grown if not partitions else min(partitions, grown)
+                consumer.subscribe(topics, **subscribe_kwargs)
                 is_member = _membership_check(consumer, members)
                 await self._wait_until_member(is_member, group_id, consumer_id)
         except LockLostError as exc:

@@ -112,3 +112,46 @@ def test_auto_commit_cannot_be_switched_on_through_pass_through_settings() -> No
     conf = consumer_conf(config, "g", "c")
     assert conf["enable.auto.commit"] is False
     assert conf["enable.auto.offset.store"] is False
+
+
+def test_a_misspelt_setting_fails_when_the_stage_is_made_naming_the_closest() -> None:
+    with pytest.raises(ConfigError) as info:
+        Consumer(consumer_topik="in")
+    assert info.value.setting == "consumer_topik"
+    assert "did you mean 'consumer_topic'" in str(info.value)
+
+
+def test_a_misspelt_parallel_setting_suggests_the_parallel_name() -> None:
+    from fogverse import ParallelConsumer
+
+    with pytest.raises(ConfigError, match="did you mean 'process_number'"):
+        ParallelConsumer(consumer_topic="in", proces_number=2)
+
+
+def test_every_setting_works_as_a_class_attribute_and_the_constructor_beats_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CONSUMER_TOPIC", raising=False)
+
+    class Stage(Consumer):
+        consumer_topic = "from-class"
+        batch_size = 7
+        idle_timeout = 2.5
+        error_policy = "skip"
+        heartbeat = False
+        kafka_extra = {"security.protocol": "PLAINTEXT"}
+
+    config = Stage(batch_size=9).config
+    assert config.consumer_topic == ("from-class",)
+    assert (config.batch_size, config.idle_timeout) == (9, 2.5)
+    assert (config.error_policy, config.heartbeat) == ("skip", False)
+    assert config.kafka_extra == {"security.protocol": "PLAINTEXT"}
+
+
+def test_a_bad_class_attribute_setting_names_the_setting() -> None:
+    class Stage(Consumer):
+        consumer_topic = "in"
+        batch_size = "lots"
+
+    with pytest.raises(ConfigError, match="batch_size"):
+        _ = Stage().config

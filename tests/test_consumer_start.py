@@ -194,3 +194,47 @@ async def test_an_absent_master_is_a_clear_error(
     start = ConsumerStart(kadmin, master_host="127.0.0.1", master_port=port)
     with pytest.raises(LockUnavailableError, match=f"127.0.0.1:{port}.*DISTRIBUTED_LOCK_WORKER"):
         await start.start_with_distributed_lock(consumers(unique("g")), unique("t"), "g", "x")
+
+
+async def test_stages_join_through_a_consumer_start_and_share_the_work(
+    kafka_bootstrap: str,
+    kadmin: KafkaAdmin,
+    lock_server: DistributedLockWorker,
+    unique: Callable[[str], str],
+) -> None:
+    from fogverse import Consumer
+    from tests.kafka_io import produce_msgpack
+    from tests.polling import wait_until
+
+    topic, group = unique("cs-stage"), unique("cs-stage-group")
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+
+    class Stage(Consumer):
+        def __init__(self, tag: str) -> None:
+            self.consumer_start = starter(kadmin, lock_server)
+            super().__init__(consumer_topic=topic, consumer_servers=kafka_bootstrap,
+                             group_id=group, heartbeat=False, fetch_timeout=0.05,
+                             consumer_extra={"topic.metadata.refresh.interval.ms": 1000})
+            self.tag = tag
+
+        def process(self, data: int) -> None:
+            seen[self.tag].append(data)
+
+    first, second = Stage("a"), Stage("b")
+    tasks = [asyncio.create_task(first.run())]
+    await wait_until(lambda: first.consumer is not None and first.consumer.assignment(),
+                     what="the first stage's partition")
+    tasks.append(asyncio.create_task(second.run()))
+    await wait_until(lambda: second.consumer is not None and second.consumer.assignment(),
+                     what="a partition for the second stage")
+    assert await kadmin.partition_count(topic) == 2, "the second stage grew the topic"
+
+    count = 200
+    await asyncio.to_thread(produce_msgpack, kafka_bootstrap, topic, range(count),
+                            [f"k{i}".encode() for i in range(count)])
+    await wait_until(lambda: len(seen["a"]) + len(seen["b"]) >= count, what="every message")
+    first.stop()
+    second.stop()
+    await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    assert sorted(seen["a"] + seen["b"]) == list(range(count))
+    assert seen["a"] and seen["b"], "both stages had work"

@@ -75,6 +75,7 @@ class ParallelRunnable(Runnable):
     """
 
     processor: ProcessorLike | None = None
+    _own_setting_names = tuple(sorted(PARALLEL_FIELDS))
     # FogVerse-style attributes; None defers to ParallelSettings.
     process_number: int | None = None
     max_running_task: int | None = None

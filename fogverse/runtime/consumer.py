@@ -6,18 +6,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
-from confluent_kafka import OFFSET_END, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from fogverse.config import StageConfig
 from fogverse.constants import H_CREATED_AT
+from fogverse.consumer_start import ConsumerStart
 from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
 from fogverse.offsets import TopicPartitionKey, WorkUnit
 from fogverse.runtime import kafka_io
 from fogverse.runtime.fetch import Fetcher
 from fogverse.runtime.flight import Delivery, InFlight
+from fogverse.runtime.latest import latest_start
 from fogverse.runtime.runnable import Runnable
 
 __all__ = ["Consumer"]
@@ -34,6 +37,8 @@ class Consumer(Runnable):
     """
 
     consumer: KafkaConsumer | None = None
+    consumer_start: ConsumerStart | None = None
+    """FogVerse's dynamic partitions: when set, :meth:`start_consumer` joins through it."""
     _batch_born: int | None = None
     """The commit tracker's revocation count when the current batch was fetched."""
 
@@ -54,18 +59,48 @@ class Consumer(Runnable):
     def _group_id(self) -> str:
         return self.config.group_id or self.name
 
-    async def start_consumer(self) -> None:
-        """Create the Kafka consumer and subscribe (FogVerse hook; override to wrap)."""
+    def subscribe_options(self) -> dict[str, Callable[..., None]]:
+        """What ``subscribe()`` must be given for the stage to track its partitions.
+
+        The default :meth:`start_consumer` passes them; code that subscribes
+        ``self.consumer`` itself passes them on, e.g. FogVerse's::
+
+            await starter.start_with_distributed_lock(
+                self.consumer, self.consumer_topic, self.group_id, str(uuid4()),
+                **self.subscribe_options())
+
+        Without them, offsets of partitions handed to another instance would
+        still be committed from here.
+        """
+        return {"on_assign": self._on_assign, "on_revoke": self._on_revoke,
+                "on_lost": self._on_lost}
+
+    def create_consumer(self) -> KafkaConsumer:
+        """The stage's Kafka consumer, created on first call (before :meth:`start_consumer`)."""
         if self.consumer is None:
             conf = kafka_io.consumer_conf(self.config, self._group_id(), self._client_id())
             conf.setdefault("on_commit", self._on_commit)
             self.consumer = KafkaConsumer(conf)
-        self.consumer.subscribe(
-            list(self.config.consumer_topic),
-            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost,
-        )
+        return self.consumer
+
+    async def start_consumer(self) -> None:
+        """Subscribe ``self.consumer`` (FogVerse hook; override to wrap).
+
+        With a ``consumer_start`` (FogVerse's :class:`~fogverse.ConsumerStart`),
+        the stage joins its group through it, so it finds a partition of its own.
+        """
+        consumer = self.create_consumer()
+        topics = list(self.config.consumer_topic)
+        if self.consumer_start is not None:
+            await self.consumer_start.start_with_distributed_lock(
+                consumer, topics, self._group_id(), self._client_id(),
+                **self.subscribe_options(),
+            )
+        else:
+            consumer.subscribe(topics, **self.subscribe_options())
 
     async def _main_loop(self) -> None:
+        self.create_consumer()
         await self.start_consumer()
         assert self.consumer is not None
         config = self.config
@@ -194,10 +229,8 @@ class Consumer(Runnable):
     def _on_assign(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         log.info("%s: assigned %s", self.name, _names(partitions))
         self._tracker.assigned([(tp.topic, tp.partition) for tp in partitions])
-        if not self.config.read_latest:
+        if not self.config.read_latest or not latest_start(consumer, partitions):
             return
-        for tp in partitions:
-            tp.offset = OFFSET_END
         if self.config.group_protocol == "consumer" or _cooperative(self.config):
             consumer.incremental_assign(partitions)
         else:

@@ -17,7 +17,14 @@ from typing import Any
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.codec import Codec
-from fogverse.config import ENV_NAMES, StageConfig, connection_settings, resolve_config
+from fogverse.config import (
+    ENV_NAMES,
+    SETTING_NAMES,
+    StageConfig,
+    check_setting_names,
+    connection_settings,
+    resolve_config,
+)
 from fogverse.constants import H_CREATED_AT
 from fogverse.context import MessageContext
 from fogverse.heartbeat import start_heartbeats
@@ -39,11 +46,18 @@ class Runnable(MessagePath):
 
     topic_file: str | None = TOPIC_FILE
     """FogVerse's ``topic.yaml``, applied from the working directory at start; None skips it."""
+    _own_setting_names: tuple[str, ...] = ()
+    """Settings a subclass takes besides StageConfig's (a misspelling is checked against both)."""
 
     def __init__(
         self, config: StageConfig | None = None, *, codec: Codec | None = None,
         loop: asyncio.AbstractEventLoop | None = None, **settings: Any
     ) -> None:
+        """``settings`` are StageConfig fields by name; ``codec`` replaces the class's codec.
+
+        A misspelt setting fails here, naming the closest valid one.
+        """
+        check_setting_names(settings, self._own_setting_names)
         # ``loop`` is FogVerse's argument; the stage runs on whichever loop runs it.
         self._given_loop = loop
         self._base_config = config
@@ -73,8 +87,9 @@ class Runnable(MessagePath):
 
     def _resolve_config(self) -> StageConfig:
         explicit: dict[str, Any] = {}
-        # FogVerse style: attributes set on the instance or class before start.
-        for name in ENV_NAMES:
+        # FogVerse style: any setting given as an attribute of the instance or
+        # class before start; constructor arguments beat it.
+        for name in SETTING_NAMES:
             value = getattr(self, name, None)
             if value is not None and not callable(value):
                 explicit[name] = value

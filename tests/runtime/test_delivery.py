@@ -13,6 +13,7 @@ import pytest
 from fogverse import Consumer, Producer
 from tests.conftest import create_topic
 from tests.kafka_io import produce_msgpack, read
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -186,3 +187,33 @@ async def test_read_latest_skips_the_backlog(
     await asyncio.to_thread(produce_msgpack, kafka_bootstrap, src, range(1000, 1005))
     await asyncio.wait_for(task, 60)
     assert seen == [1000, 1001, 1002, 1003, 1004]
+
+
+async def test_read_latest_resumes_where_the_group_committed(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+) -> None:
+    """Only a new group skips: a partition handed over (or a restart) loses nothing."""
+    src = create_topic(admin, unique("live-resume"), partitions=2)
+    produce_msgpack(kafka_bootstrap, src, range(20))  # the backlog a new group skips
+    seen: list[int] = []
+
+    class Live(Consumer):
+        def process(self, data: int) -> None:
+            seen.append(data)
+
+    settings = {"consumer_topic": src, "consumer_servers": kafka_bootstrap,
+                "group_id": unique("live-resume"), "read_latest": True, "heartbeat": False}
+    first = Live(max_messages=10, **settings)
+    task = asyncio.create_task(first.run())
+    await wait_until(lambda: first.consumer is not None and len(first.consumer.assignment()) == 2,
+                     what="both partitions assigned")
+    await asyncio.to_thread(produce_msgpack, kafka_bootstrap, src, range(100, 110),
+                            [f"k{i}".encode() for i in range(10)])
+    await asyncio.wait_for(task, 60)
+    assert sorted(seen) == list(range(100, 110))
+
+    # Written while no instance runs: the next owner of the partitions must read it.
+    produce_msgpack(kafka_bootstrap, src, range(200, 210), [f"k{i}".encode() for i in range(10)])
+    second = Live(max_messages=10, **settings)
+    await asyncio.wait_for(second.run(), 60)
+    assert sorted(seen) == [*range(100, 110), *range(200, 210)]

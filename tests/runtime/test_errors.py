@@ -220,3 +220,29 @@ async def test_a_failing_source_receive_goes_through_the_error_policy(
     got = sorted(msgpack.unpackb(r.value) for r in read(kafka_bootstrap, dst, 10))
     assert len(got) == 10 and all(n % 3 for n in got)
     assert source.stats.skipped >= 4
+
+
+async def test_a_dead_letter_the_broker_rejects_is_sent_again_without_its_value(
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], reciprocal: type[Consumer]
+) -> None:
+    src, dst = create_topic(admin, unique("rej-in")), create_topic(admin, unique("rej-out"))
+    # The broker, not the producer, refuses anything over 2,000 bytes here.
+    create_topic(admin, f"fogverse-dlq-{src}", config={"max.message.bytes": "2000"})
+    poison = b"\xc1" * 6000  # not msgpack: decode fails, the input is dead-lettered
+    produce(kafka_bootstrap, src, [msgpack.packb(1), poison, msgpack.packb(2)],
+            headers=[MSGPACK] * 3)
+    settings: dict[str, Any] = {"consumer_topic": src, "producer_topic": dst,
+                                "consumer_servers": kafka_bootstrap, "group_id": unique("rej"),
+                                "heartbeat": False}
+    stage = reciprocal(max_messages=3, **settings)
+    await asyncio.wait_for(stage.run(), 60)  # must not stop on the rejection
+
+    assert sorted(r.data for r in read(kafka_bootstrap, dst, 2)) == [1.0, 0.5]  # type: ignore[type-var]
+    [dead] = read(kafka_bootstrap, f"fogverse-dlq-{src}", 1)
+    assert dead.value is None
+    assert dead.header("fogverse-origin-offset") == b"1"
+    assert dead.header("fogverse-error-type") == b"DecodeError"
+
+    again = reciprocal(idle_timeout=3, **settings)
+    await asyncio.wait_for(again.run(), 60)
+    assert again.stats.consumed == 0, "the dead-lettered input was not committed"
