@@ -1,8 +1,8 @@
 """Stage settings: constructor arguments beat environment variables beat defaults.
 
-FogVerse users set ``self.consumer_topic`` and friends before calling
-``super().__init__()``, or export ``CONSUMER_TOPIC`` and friends; both keep
-working. Kafka client options (security, SASL, SSL, tuning) pass through
+FogVerse users set ``self.consumer_topic`` and friends (any setting, as an
+instance or class attribute) before calling ``super().__init__()``, or export
+``CONSUMER_TOPIC`` and friends; both keep working. Kafka client options (security, SASL, SSL, tuning) pass through
 untouched in ``kafka_extra`` / ``consumer_extra`` / ``producer_extra``.
 """
 
@@ -64,8 +64,9 @@ class StageConfig:
     """Defaults to the stage's class name, so instances of one stage share work."""
     client_id: str | None = None
     read_latest: bool = False
-    """Skip the backlog and read only new messages (live video); off by default
-    because it silently drops whatever was waiting."""
+    """A new group skips the backlog and reads only new messages (live video);
+    where the group has committed it resumes there. Off by default because it
+    drops whatever was waiting for a new group."""
     error_policy: ErrorPolicy = "dead-letter"
     dead_letter_topic: str | None = None
     """Defaults to ``fogverse-dlq-<first consumer topic>``."""

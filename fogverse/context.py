@@ -1,4 +1,4 @@
-"""The record of one message as it moves through a stage."""
+"""What a stage knows of one message: its origin, key and headers."""
 
 from __future__ import annotations
 
@@ -43,11 +43,13 @@ def content_type_bytes(content_type: str) -> bytes:
 
 @dataclass(slots=True)
 class MessageContext:
-    """One in-flight message: where it came from and what travels with it.
+    """One message as users see it (``self.message``): where it came from and
+    what travels with it.
 
     Each message has its own context, so an output always inherits its own
     input's key and headers (FogVerse shared one ``self.message`` between
-    messages in flight and mixed them up).
+    messages in flight and mixed them up). A source may set ``key`` and add
+    ``headers`` in ``receive()``; they go with that message's output.
     """
 
     value: bytes | None
