@@ -2,8 +2,9 @@
 
 FogVerse users set ``self.consumer_topic`` and friends (any setting, as an
 instance or class attribute) before calling ``super().__init__()``, or export
-``CONSUMER_TOPIC`` and friends; both keep working. Kafka client options (security, SASL, SSL, tuning) pass through
-untouched in ``kafka_extra`` / ``consumer_extra`` / ``producer_extra``.
+``CONSUMER_TOPIC`` and friends; both keep working. Kafka client options
+(security, SASL, SSL, tuning) pass through untouched in ``kafka_extra`` /
+``consumer_extra`` / ``producer_extra``.
 """
 
 from __future__ import annotations
