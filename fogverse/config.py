@@ -78,6 +78,12 @@ class StageConfig:
     """``consumer`` is KIP-848: the broker assigns partitions incrementally, so
     adding an instance does not pause the others. ``classic`` uses
     cooperative-sticky assignment."""
+    concurrency: int = 1
+    """Messages in flight at once on the stage's event loop, for an async
+    ``process`` that waits on I/O (a model server, a database, an HTTP API)."""
+    ordered: bool = True
+    """With ``concurrency``: outputs leave in input order per partition
+    (False: as they finish)."""
     max_messages: int | None = None
     """Stop after this many inputs (burst mode, for tests and batch jobs)."""
     idle_timeout: float | None = None
@@ -208,7 +214,7 @@ def validate(config: StageConfig) -> None:
     _check_positive(config)
 
 
-_COUNTS = ("batch_size", "connect_attempts")
+_COUNTS = ("batch_size", "connect_attempts", "concurrency")
 _SECONDS = ("fetch_timeout", "commit_interval", "connect_backoff", "heartbeat_interval",
             "shutdown_timeout")
 

@@ -22,6 +22,8 @@ from fogverse.runtime.fetch import Fetcher
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.latest import latest_start
 from fogverse.runtime.runnable import Runnable
+from fogverse.runtime.window import Window
+from fogverse.runtime.windowed import admit_batch
 
 __all__ = ["Consumer"]
 
@@ -37,6 +39,7 @@ class Consumer(Runnable):
     """
 
     consumer: KafkaConsumer | None = None
+    _window: Window | None = None
     consumer_start: ConsumerStart | None = None
     """FogVerse's dynamic partitions: when set, :meth:`start_consumer` joins through it."""
     _batch_born: int | None = None
@@ -135,7 +138,11 @@ class Consumer(Runnable):
 
     def _fetch_size(self) -> int:
         """How many messages the next fetch may take (read on the fetch thread)."""
-        return self.config.batch_size
+        config = self.config
+        # With a window, a fetch takes at most one window's worth: a batch
+        # waiting for room would hold back commits and polls meanwhile.
+        return config.batch_size if self._window is None else min(
+            config.batch_size, config.concurrency)
 
     def _within_limit(
         self, batch: list[Message], remaining: int | None
@@ -151,6 +158,11 @@ class Consumer(Runnable):
 
     async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
         batch, remaining = self._within_limit(batch, remaining)
+        if self._window is not None:
+            await admit_batch(self, self._window, batch)
+            if remaining is not None and remaining <= 0:
+                self.stop()
+            return remaining
         unit = WorkUnit(born=self._batch_born)
         delivery = Delivery(self, unit)
         last = unit.last
@@ -182,7 +194,11 @@ class Consumer(Runnable):
 
     def _prepare_path(self) -> None:
         super()._prepare_path()
-        self._is_sink = self.config.producer_topic is None or self._sends_itself
+        config = self.config
+        self._is_sink = config.producer_topic is None or self._sends_itself
+        concurrent = config.concurrency > 1
+        self._window = Window(config.concurrency, config.ordered) if concurrent else None
+        self._concurrent = self._window is not None
 
     def _finished(self, flight: InFlight) -> None:
         e2e = self._record_latency(flight.ctx) if self._is_sink else None
@@ -248,6 +264,12 @@ class Consumer(Runnable):
 
     async def _close(self) -> None:
         try:
+            if self._window is not None:
+                left = await self._window.drain(self.config.shutdown_timeout)
+                if left:
+                    log.warning("%s: %d message(s) unfinished after %.0fs; they stay "
+                                "uncommitted and will be read again", self.name, left,
+                                self.config.shutdown_timeout)
             await super()._close()
         finally:
             # Whatever failed above, commit what is finished and leave the group.

@@ -10,7 +10,7 @@ stage, so two messages can never swap headers or blame each other's step.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,3 +98,5 @@ class InFlight:
     """The step running now; a failure is reported against it."""
     timings: dict[str, float] | None = None
     """Seconds per step, kept only when a profiling CSV wants a row per message."""
+    gate: Awaitable[None] | None = None
+    """With several in flight: done once the previous message of the partition was sent."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
@@ -39,15 +40,21 @@ HOOK_NAMES: tuple[str, ...] = tuple(
 )
 
 
+_CURRENT: ContextVar[InFlight | None] = ContextVar("fogverse_in_flight", default=None)
+"""The message a task works on, when several are in flight on one loop (``concurrency``)."""
+
+
 class MessagePath(ErrorPolicy):
     """The steps users override, and the path that runs them for one message."""
 
     codec: Codec = DefaultCodec()
     """How data becomes bytes and back; set per stage class or with ``codec=``."""
 
-    message: MessageContext | None
     producer: KafkaProducer | None
+    _message: MessageContext | None = None
     _flight: InFlight | None = None
+    _concurrent = False
+    """Several messages in flight on one loop: the current one is per task."""
     _hooks: dict[str, Callable[..., Any]]
     _plain = False
     """No hooks, nothing async, no custom send(), no profiling rows."""
@@ -56,6 +63,29 @@ class MessagePath(ErrorPolicy):
     _spent: list[float]
     _topic = ""
     """Seconds per step (STEPS order) not yet added to the stage's stats."""
+
+    @property
+    def message(self) -> MessageContext | None:
+        """The message being handled (FogVerse's ``self.message``), its key and headers.
+
+        With ``concurrency`` above 1 each message's task sees its own.
+        """
+        if self._concurrent:
+            flight = _CURRENT.get()
+            if flight is not None:
+                return flight.ctx
+        return self._message
+
+    @message.setter
+    def message(self, value: MessageContext | None) -> None:
+        self._message = value
+
+    def _current_flight(self) -> InFlight | None:
+        if self._concurrent:
+            flight = _CURRENT.get()
+            if flight is not None:
+                return flight
+        return self._flight
 
     # -- the steps users override ---------------------------------------------------
 
@@ -71,8 +101,9 @@ class MessagePath(ErrorPolicy):
     def encode(self, data: Any) -> bytes:
         """Data to bytes with the stage's codec; the content type goes with the output."""
         payload, content_type = self.codec.encode(data)
-        if self._flight is not None:
-            self._flight.content_type = content_type
+        flight = self._current_flight()
+        if flight is not None:
+            flight.content_type = content_type
         return payload
 
     async def send(
@@ -84,7 +115,7 @@ class MessagePath(ErrorPolicy):
         callback: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
         """Produce ``data`` for the current message (FogVerse's signature)."""
-        flight = self._flight
+        flight = self._current_flight()
         if flight is None:
             raise StageError("send() called outside of a message")
         self._produce(flight, data, topic, key, headers, callback)
@@ -159,6 +190,9 @@ class MessagePath(ErrorPolicy):
             else:
                 result = await self._step(flight, 1, self.process, self._async_process, data)
             processed = encoded = clock()
+            if flight.gate is not None:
+                # Several in flight: outputs leave in input order per partition.
+                await flight.gate
             if result is not None:
                 flight.step = "encode"
                 if not plain:

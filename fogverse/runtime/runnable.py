@@ -64,7 +64,7 @@ class Runnable(MessagePath):
         self._settings = settings
         self._config: StageConfig | None = None
         self.stats = StageStats()
-        self.message: MessageContext | None = None
+        self.message = None
         self.producer: KafkaProducer | None = None
         self._tracker = CommitTracker()
         self._stopping = threading.Event()
