@@ -1,0 +1,64 @@
+"""The in-flight window on its own: room, order gates and draining (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fogverse.runtime.window import Gate, Window
+
+
+async def test_work_waits_for_its_predecessor_of_the_same_key_only() -> None:
+    window = Window(8)
+    sent: list[str] = []
+
+    def work(name: str, delay: float) -> object:
+        async def run(gate: Gate | None) -> None:
+            await asyncio.sleep(delay)  # the slow "remote call" happens concurrently
+            if gate is not None:
+                await gate
+            sent.append(name)
+        return run
+
+    await window.admit("a", work("a1", 0.05))  # type: ignore[arg-type]
+    await window.admit("a", work("a2", 0.0))  # type: ignore[arg-type]
+    await window.admit("b", work("b1", 0.0))  # type: ignore[arg-type]
+    await window.drain(5)
+    assert sent.index("a1") < sent.index("a2"), "a2 overtook a1 of the same key"
+    assert sent.index("b1") < sent.index("a1"), "another key was held back"
+
+
+async def test_a_failure_releases_the_next_one() -> None:
+    window = Window(4)
+    sent: list[int] = []
+
+    async def fail(gate: Gate | None) -> None:
+        raise ValueError("bad")
+
+    async def ok(gate: Gate | None) -> None:
+        if gate is not None:
+            await gate
+        sent.append(2)
+
+    await window.admit("k", fail)
+    await window.admit("k", ok)
+    await window.drain(5)
+    assert sent == [2]
+
+
+async def test_admission_waits_for_room_and_drain_cancels_what_is_left() -> None:
+    window = Window(2)
+    forever = asyncio.Event()
+
+    async def stuck(gate: Gate | None) -> None:
+        await forever.wait()
+
+    await window.admit(1, stuck)
+    await window.admit(2, stuck)
+    third = asyncio.create_task(window.admit(3, stuck))
+    for _ in range(10):  # with room, admission would finish within a loop turn
+        await asyncio.sleep(0)
+    assert not third.done(), "a full window admitted more"
+    assert await window.drain(0.05) == 2
+    await asyncio.wait_for(third, 5)  # room again once the first two left
+    assert await window.drain(0.05) == 1
+    assert window.in_flight == 0
