@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
@@ -164,26 +164,9 @@ class Consumer(Runnable):
                 self.stop()
             return remaining
         unit = WorkUnit(born=self._batch_born)
-        delivery = Delivery(self, unit)
-        last = unit.last
-        consumed = 0
         try:
-            for msg in batch:
-                err = msg.error()
-                if err is not None:
-                    self._consumer_error(err)
-                else:
-                    ctx = MessageContext(
-                        msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
-                        msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
-                    )
-                    last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
-                    consumed += 1
-                    await self._pass(self._in_flight(ctx, delivery), ctx.value)
-                if self._fatal is not None:
-                    break
+            await self._pass_each(self._flights(batch, Delivery(self, unit)))
         finally:
-            self.stats.consumed += consumed
             self._flush_spent()
         unit.sealed = True
         self._tracker.add(unit)
@@ -191,6 +174,28 @@ class Consumer(Runnable):
         if remaining is not None and remaining <= 0:
             self.stop()
         return remaining
+
+    def _flights(
+        self, batch: list[Message], delivery: Delivery
+    ) -> Iterator[tuple[InFlight, bytes | None]]:
+        """Each message of ``batch`` in flight, its offset recorded in ``delivery``'s unit."""
+        last = delivery.unit.last  # type: ignore[union-attr]
+        profiling = self._profile is not None
+        stats = self.stats
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                self._consumer_error(err)
+                if self._fatal is not None:
+                    return
+                continue
+            ctx = MessageContext(
+                msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
+                msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
+            )
+            last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
+            stats.consumed += 1
+            yield InFlight(ctx, delivery, "", "receive", {} if profiling else None), ctx.value
 
     def _prepare_path(self) -> None:
         super()._prepare_path()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -164,64 +164,72 @@ class MessagePath(ErrorPolicy):
 
     # -- the path ---------------------------------------------------------------------
 
-    async def _pass(self, flight: InFlight, data: Any, decode: bool = True) -> bool:
-        """[decode ->] process -> encode -> send one message, under the error policy.
+    async def _pass_each(self, items: Iterable[tuple[InFlight, Any]], decode: bool = True) -> None:
+        """The one path: for each (message, data), [decode ->] process -> encode -> send.
 
-        Returns False if a step failed (the policy has been applied to it).
+        A step that raises puts its message under the error policy and the
+        next one goes on; after a policy stopped the stage, none does. Takes
+        a whole fetched batch at a time (the loop is the hot path: per message
+        there is no call to set up, and a plain stage never awaits), or one.
         """
-        self._flight = flight
-        self.message = ctx = flight.ctx
         plain = self._plain
+        forwards, topic = self._forwards, self._topic
+        codec_decode, codec_encode = self._codec_decode, self._codec_encode
+        process, spent = self.process, self._spent
         clock = time.perf_counter
-        try:
-            started = clock()
-            if decode:
-                flight.step = "decode"
-                if not plain:
-                    data = await self._step(flight, 0, self.decode, self._async_decode, data)
-                elif self._codec_decode is not None:
-                    data = self._codec_decode(data, content_type_of(ctx.headers))
+        for flight, data in items:
+            self._flight = flight
+            self._message = ctx = flight.ctx
+            try:
+                started = clock()
+                if decode:
+                    flight.step = "decode"
+                    if not plain:
+                        data = await self._step(flight, 0, self.decode, self._async_decode, data)
+                    elif codec_decode is not None:
+                        data = codec_decode(data, content_type_of(ctx.headers))
+                    else:
+                        data = self.decode(data)
+                decoded = clock()
+                flight.step = "process"
+                if plain:
+                    result = process(data)
                 else:
-                    data = self.decode(data)
-            decoded = clock()
-            flight.step = "process"
+                    result = await self._step(flight, 1, process, self._async_process, data)
+                processed = encoded = clock()
+                if flight.gate is not None:
+                    # Several in flight: outputs leave in input order per partition.
+                    await flight.gate
+                if result is not None:
+                    flight.step = "encode"
+                    if not plain:
+                        payload = await self._step(flight, 2, self.encode, self._async_encode,
+                                                   result)
+                    elif codec_encode is not None:
+                        payload, flight.content_type = codec_encode(result)
+                    else:
+                        payload = self.encode(result)
+                    encoded = clock()
+                    flight.step = "send"
+                    if not plain:
+                        await self._send_out(flight, payload)
+                    elif forwards:
+                        self._produce_raw(flight, topic, payload, ctx.key,
+                                          _output_headers(ctx.headers, flight.content_type))
+            except Exception as exc:
+                self._message_failed(flight, exc)
+                if self._fatal is not None:
+                    break
+                continue
             if plain:
-                result = self.process(data)
+                spent[0] += decoded - started
+                spent[1] += processed - decoded
+                spent[2] += encoded - processed
+                spent[3] += clock() - encoded
+                if not forwards:
+                    self._finished(flight)
             else:
-                result = await self._step(flight, 1, self.process, self._async_process, data)
-            processed = encoded = clock()
-            if flight.gate is not None:
-                # Several in flight: outputs leave in input order per partition.
-                await flight.gate
-            if result is not None:
-                flight.step = "encode"
-                if not plain:
-                    payload = await self._step(flight, 2, self.encode, self._async_encode, result)
-                elif self._codec_encode is not None:
-                    payload, flight.content_type = self._codec_encode(result)
-                else:
-                    payload = self.encode(result)
-                encoded = clock()
-                flight.step = "send"
-                if not plain:
-                    await self._send_out(flight, payload)
-                elif self._forwards:
-                    self._produce_raw(flight, self._topic, payload, ctx.key,
-                                      _output_headers(ctx.headers, flight.content_type))
-        except Exception as exc:
-            self._message_failed(flight, exc)
-            return False
-        if plain:
-            spent = self._spent
-            spent[0] += decoded - started
-            spent[1] += processed - decoded
-            spent[2] += encoded - processed
-            spent[3] += clock() - encoded
-            if not self._forwards:
                 self._finished(flight)
-        else:
-            self._finished(flight)
-        return True
 
     async def _send_out(self, flight: InFlight, payload: bytes) -> None:
         """Hand the encoded output on: to the user's send() or to Kafka, with the hooks."""

@@ -66,7 +66,7 @@ class Producer(Runnable):
                 # Created when the data arrived, not when the wait for it began.
                 flight.ctx.headers[0] = self._created_now()
             self.stats.consumed += 1
-            await self._pass(flight, data, decode=False)
+            await self._pass_each(((flight, data),), decode=False)
             count += 1
             await self._after_source_message(count, remaining)
         self._flush_spent()

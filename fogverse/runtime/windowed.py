@@ -57,7 +57,7 @@ async def _alone(stage: Consumer, flight: InFlight, gate: Gate | None) -> None:
     _CURRENT.set(flight)  # this task's self.message
     flight.gate = gate
     try:
-        await stage._pass(flight, flight.ctx.value)
+        await stage._pass_each(((flight, flight.ctx.value),))
     finally:
         unit = flight.delivery.unit
         assert unit is not None
