@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -110,7 +110,10 @@ async def ensure_topics(admin: AdminClient, topics: Iterable[str]) -> None:
         try:
             await asyncio.wrap_future(future)
         except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            error = exc.args[0] if exc.args else None
+            # Another stage created it meanwhile: that is what we wanted.
+            if not (isinstance(error, KafkaError) and
+                    error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
                 raise
         log.debug("created topic %s", topic)
 
