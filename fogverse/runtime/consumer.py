@@ -180,7 +180,10 @@ class Consumer(Runnable):
     ) -> Iterator[tuple[InFlight, bytes | None]]:
         """Each message of ``batch`` in flight, its offset recorded in ``delivery``'s unit."""
         last = delivery.unit.last  # type: ignore[union-attr]
-        profiling = self._profile is not None
+        # The plain record unless profiling or a subclass (CsvLogging) wants more.
+        make = self._in_flight if (
+            self._profile is not None or type(self)._in_flight is not Runnable._in_flight
+        ) else None
         stats = self.stats
         for msg in batch:
             err = msg.error()
@@ -195,7 +198,7 @@ class Consumer(Runnable):
             )
             last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
             stats.consumed += 1
-            yield InFlight(ctx, delivery, "", "receive", {} if profiling else None), ctx.value
+            yield (InFlight(ctx, delivery) if make is None else make(ctx, delivery)), ctx.value
 
     def _prepare_path(self) -> None:
         super()._prepare_path()
