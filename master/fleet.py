@@ -52,7 +52,7 @@ from fogverse.wire.tasks import (
     TaskSubmit,
 )
 from master.nodes import DEFAULT_MISSES, NodeBook
-from master.scheduling import Scheduler
+from master.scheduling import Scheduler, TaskSpec
 from master.tasks import TaskDesk
 
 __all__ = ["DEFAULT_MASTER_ID", "FleetService", "FleetSettings"]
@@ -61,6 +61,10 @@ log = logging.getLogger("fogverse.master.fleet")
 
 DEFAULT_MASTER_ID = "fogverse-master"
 """The sender id on the master's orders; agents started with ``--master`` check it."""
+
+INSTANCE_SPEC = TaskSpec(cpu_millicores=0, memory_mb=0, estimated_duration=24 * 3600.0)
+"""A stage instance as the scheduler sees it: light, but running for long, so the
+long-task policy keeps it off battery nodes that are low and not charging."""
 
 _BATCH = 1000
 _POLL_S = 0.05
@@ -99,6 +103,7 @@ class FleetService:
         self.node_listeners: list[NodeListener] = []
         self._extra = connection_settings(settings.kafka_extra)
         self._producer: KafkaProducer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._reader_done = threading.Event()
         self.ready = asyncio.Event()
@@ -127,6 +132,30 @@ class FleetService:
         """Tell a node to start or stop an instance (the AGENT provider's way out)."""
         self._send(order)
 
+    # -- the AGENT provider's view (thread-safe) ---------------------------------------
+
+    def place_instance(self, service: str, avoid: tuple[str, ...] = ()) -> str | None:
+        """The scheduler's node for a new instance of ``service`` (None: none can take it).
+
+        Called from deploy threads; the scheduler is only touched on the loop.
+        """
+        loop = self._loop
+        if loop is None:
+            return None
+        future = asyncio.run_coroutine_threadsafe(self._place(avoid), loop)
+        return future.result(30)
+
+    async def _place(self, avoid: tuple[str, ...]) -> str | None:
+        node = self.scheduler.choose_node(INSTANCE_SPEC, time.monotonic())
+        return None if node in avoid else node
+
+    def node_score(self, node_id: str) -> float | None:
+        record = self.scheduler.nodes.get(node_id)
+        return None if record is None else float(record.key)
+
+    def add_instance_listener(self, listener: InstanceListener) -> None:
+        self.instance_listeners.append(listener)
+
     # -- life --------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -134,7 +163,7 @@ class FleetService:
         self._producer = KafkaProducer({"bootstrap.servers": self.settings.bootstrap,
                                         "linger.ms": 1, "logger": log, **self._extra})
         consumer = await asyncio.to_thread(self._consumer)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         reader = threading.Thread(target=self._read, args=(consumer, loop), daemon=True,
                                   name="master-fleet")
         reader.start()

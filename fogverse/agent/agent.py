@@ -37,11 +37,12 @@ from fogverse.admin import KafkaAdmin
 from fogverse.agent.handlers import TaskHandler
 from fogverse.agent.instances import InstanceSupervisor
 from fogverse.agent.probe import DeviceProbe
-from fogverse.agent.profile import DeviceProfile, profile_from_env
+from fogverse.agent.profile import DeviceProfile, profile_from_env, read_profile_file
 from fogverse.agent.runner import TaskRunner
 from fogverse.config import connection_settings
 from fogverse.constants import NODE_ORDERS_TOPIC, NODES_TOPIC
 from fogverse.control import ControlDecodeError
+from fogverse.errors import ConfigError
 from fogverse.tasks.topics import partitions_of
 from fogverse.wire.nodes import (
     FleetBody,
@@ -76,6 +77,8 @@ class AgentSettings:
     key: bytes | None = None
     log_dir: Path | None = None
     stale_after: float = 60.0
+    profile_file: Path | None = None
+    """Re-read before every report, over the environment (see fogverse.agent.profile)."""
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,7 +98,8 @@ class Agent:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.profile: DeviceProfile = profile_from_env(os.environ if env is None else env)
+        self._env = dict(os.environ if env is None else env)
+        self.profile: DeviceProfile = profile_from_env(self._env)
         self.incarnation = uuid.uuid4().hex
         self.runner = TaskRunner(settings.node_id, handlers, settings.max_tasks, self.send)
         self.instances = InstanceSupervisor(settings.node_id, log_dir=settings.log_dir)
@@ -112,6 +116,7 @@ class Agent:
     # -- what the agent tells ----------------------------------------------------------
 
     def capacity(self) -> NodeCapacity:
+        self._reload_profile()
         reading = self.profile.apply(self._probe.read())
         return NodeCapacity(
             node_id=self.settings.node_id, incarnation=self.incarnation,
@@ -127,6 +132,15 @@ class Agent:
             running_tasks=self.runner.running, running_instances=self.instances.running,
             profile=self.profile.name,
         )
+
+    def _reload_profile(self) -> None:
+        path = self.settings.profile_file
+        if path is None:
+            return
+        try:
+            self.profile = profile_from_env({**self._env, **read_profile_file(path)})
+        except ConfigError as exc:  # keep reporting what we had; say why once per change
+            log.warning("profile file ignored: %s", exc)
 
     def send(self, msg: FleetBody) -> None:
         """Queue one record for the master; thread-safe, never waits for the broker."""

@@ -52,6 +52,9 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--orders-topic", default=NODE_ORDERS_TOPIC)
     parser.add_argument("--log-dir", type=Path, default=None,
                         help="where instances' logs go (default: a temporary directory)")
+    parser.add_argument("--profile-file", type=Path, default=None,
+                        help="KEY=VALUE device profile re-read before every report, over "
+                        "the environment's (BATTERY=15, THERMAL=70...)")
     parser.set_defaults(func=run_agent)
 
 
@@ -69,6 +72,7 @@ def run_agent(args: argparse.Namespace) -> int:
         tags=tuple(t.strip() for t in args.tags.split(",") if t.strip()),
         max_tasks=args.max_tasks, interval=args.interval, nodes_topic=args.nodes_topic,
         orders_topic=args.orders_topic, key=control_key_from_env(), log_dir=args.log_dir,
+        profile_file=args.profile_file,
     )
     asyncio.run(Agent(settings, handlers).run())
     return 0

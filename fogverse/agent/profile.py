@@ -21,6 +21,10 @@ Presets (the guide's scenarios; a variable that is set always wins):
 - ``low_ram``: MEMORY_GB 2.
 - ``performance``: BATTERY 90, CHARGING true, THERMAL normal, MEMORY_GB 8.
 
+An agent started with ``--profile-file PATH`` re-reads that file (``KEY=VALUE``
+lines, the same names) before every report, its values over the environment's:
+a demo or a test can heat a device up or drain its battery while it runs.
+
 A value that cannot be read fails at start with :class:`~fogverse.errors.ConfigError`
 naming the variable, rather than silently playing the wrong device.
 """
@@ -31,13 +35,14 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from fogverse.agent.probe import DeviceReading
 from fogverse.agent.thermal import STATE_WORDS, thermal_state
 from fogverse.errors import ConfigError
 
-__all__ = ["ENV_PROFILE", "PRESETS", "DeviceProfile", "profile_from_env"]
+__all__ = ["ENV_PROFILE", "PRESETS", "DeviceProfile", "profile_from_env", "read_profile_file"]
 
 ENV_PROFILE: Final = "AIV_MOBILE_PROFILE"
 
@@ -170,3 +175,21 @@ def _gpu(values: Mapping[str, str]) -> bool | None:
         return None
     word = raw.strip().lower()
     return word not in _FALSE  # "true", "1" or a model name such as "Adreno 660"
+
+
+def read_profile_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines (blank lines and ``#`` comments skipped); a missing file is empty."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}", line, "expected KEY=VALUE")
+        values[key.strip()] = value.strip()
+    return values

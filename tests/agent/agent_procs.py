@@ -28,6 +28,7 @@ def start_agent(
     bootstrap: str, node_id: str, nodes_topic: str, orders_topic: str, log_dir: Path, *,
     profile: Mapping[str, str] | None = None, master: str = "test-master",
     handlers: str | None = HANDLERS, max_tasks: int = 2, tags: str = "",
+    profile_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """One agent process; its output goes to ``log_dir/<node>.agent.log``."""
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARS}
@@ -38,6 +39,8 @@ def start_agent(
             "--max-tasks", str(max_tasks), "--log-dir", str(log_dir), "--tags", tags]
     if handlers:
         argv += ["--handlers", handlers]
+    if profile_file is not None:
+        argv += ["--profile-file", str(profile_file)]
     log = open(log_dir / f"{node_id}.agent.log", "ab")  # noqa: SIM115 - the child owns it
     try:
         return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fogverse.agent.probe import DeviceReading
-from fogverse.agent.profile import PRESETS, DeviceProfile, profile_from_env
+from fogverse.agent.profile import PRESETS, DeviceProfile, profile_from_env, read_profile_file
 from fogverse.errors import ConfigError
 
 DESKTOP = DeviceReading(
@@ -100,3 +102,13 @@ def test_bad_values_name_the_variable(env: dict[str, str], setting: str) -> None
         profile_from_env(env)
     assert caught.value.setting == setting
     assert setting in str(caught.value)
+
+
+def test_a_profile_file_is_read_as_key_value_lines(tmp_path: Path) -> None:
+    path = tmp_path / "profile.env"
+    assert read_profile_file(path) == {}  # not there yet: nothing to override
+    path.write_text("# a phone heating up\nBATTERY = 40\n\nTHERMAL=70\n")
+    assert read_profile_file(path) == {"BATTERY": "40", "THERMAL": "70"}
+    path.write_text("THERMAL\n")
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        read_profile_file(path)

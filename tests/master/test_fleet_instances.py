@@ -1,0 +1,105 @@
+"""The AGENT provider: instances on the best node, moved when that node turns hot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deploy_scripts.agent import AgentProvider
+from deploy_scripts.config import ServiceSpec
+from deploy_scripts.errors import DeployError
+from fogverse.wire.nodes import InstanceEvent
+from master.instance_moves import InstanceMover
+from tests.agent.agent_procs import NodeWatch
+from tests.master.fleet_helpers import running_fleet
+from tests.polling import wait_until
+
+pytestmark = pytest.mark.slow
+
+_STAGE = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    out = Path(sys.argv[1]) / (os.environ["FOGVERSE_NODE_ID"] + ".pid")
+    env = os.environ
+    out.write_text(f"{os.getpid()} {env['FOGVERSE_INSTANCE_ID']} {env['STAGE_SETTING']}")
+    time.sleep(600)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_an_agent_instance_lands_on_the_best_node_and_moves_when_it_turns_hot(
+    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    phone_profile = tmp_path / "phone.env"
+    phone_profile.write_text("BATTERY=80\nCHARGING=true\nTHERMAL=normal\n")
+    spec = ServiceSpec("detect", provider="AGENT",
+                       command=(sys.executable, "-c", _STAGE, str(runs)),
+                       env={"STAGE_SETTING": "from-config"}, max_instance=2)
+    async with running_fleet(kafka_bootstrap, unique, tmp_path) as fleet:
+        watch = NodeWatch(kafka_bootstrap, fleet.settings.nodes_topic)
+        provider = AgentProvider({"detect": spec}, fleet.service, start_timeout=60,
+                                 stop_grace=5)
+        mover = InstanceMover(fleet.service, provider)
+        fleet.start_agent("phone", profile_file=phone_profile)  # charging: the best node
+        fleet.start_agent("desktop", {"THERMAL": "normal"})
+        await fleet.wait_nodes("phone", "desktop")
+        # The deployer calls providers from a thread; so does this test.
+        result = await asyncio.to_thread(provider, logging.getLogger("test"),
+                                         {"service_name": "detect"})
+        assert result.info["node"] == "phone"
+        on_phone = runs / "phone.pid"
+        await wait_until(lambda: on_phone.exists() and on_phone.read_text(), timeout=60)
+        old_pid, instance_id, setting = on_phone.read_text().split()
+        assert (instance_id, setting) == (result.instance_id, "from-config")
+
+        phone_profile.write_text("BATTERY=80\nCHARGING=true\nTHERMAL=70\n")  # it heats up
+        on_desktop = runs / "desktop.pid"
+        await wait_until(lambda: on_desktop.exists() and on_desktop.read_text(), timeout=60,
+                         what="the instance to start on the desktop")
+        await wait_until(lambda: not _alive(int(old_pid)), timeout=60,
+                         what="the instance on the hot phone to stop")
+        assert on_desktop.read_text().split()[1] == result.instance_id  # same instance id
+        await asyncio.to_thread(watch.wait_for, InstanceEvent,
+                                lambda e: (e.node_id, e.state) == ("phone", "stopped"))
+        events = [(e.node_id, e.state) for e in watch.bodies(InstanceEvent)]
+        assert events.index(("desktop", "started")) < events.index(("phone", "stopped"))
+        await wait_until(lambda: mover.moves == 1, timeout=30)
+        assert provider.instances_on("desktop") == [result.instance_id]
+
+        stopped = await asyncio.to_thread(result.stop)
+        assert isinstance(stopped, InstanceEvent) and stopped.node_id == "desktop"
+        new_pid = int(on_desktop.read_text().split()[0])
+        await wait_until(lambda: not _alive(new_pid), timeout=30)
+        watch.close()
+
+
+async def test_no_node_for_an_instance_is_a_deploy_error(
+    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    spec = ServiceSpec("detect", provider="AGENT", command=(sys.executable, "-c", "pass"))
+    async with running_fleet(kafka_bootstrap, unique, tmp_path) as fleet:
+        provider = AgentProvider({"detect": spec}, fleet.service)
+        fleet.start_agent("phone-low", {"BATTERY": "15", "CHARGING": "false"})
+        await fleet.wait_nodes("phone-low")
+        with pytest.raises(DeployError, match="no node can take an instance of 'detect'"):
+            await asyncio.to_thread(provider, logging.getLogger("test"),
+                                    {"service_name": "detect"})
+        with pytest.raises(DeployError, match="not declared"):
+            await asyncio.to_thread(provider, logging.getLogger("test"),
+                                    {"service_name": "nope"})
+    assert os.environ.get("STAGE_SETTING") is None  # the config's env went to the child only
