@@ -126,3 +126,29 @@ def test_a_restarted_agent_is_registered_again_and_its_tasks_requeued() -> None:
     outcome, moved = d.book.on_report(report("a", "two"), 2.0)
     assert (outcome, moved) == ("restarted", ["t1"])
     assert d.book.restarts == 1 and "a" in d.scheduler.nodes
+
+
+def test_fleet_metrics_show_nodes_and_the_queue() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from master.fleet import FleetService, FleetSettings
+    from master.fleet_metrics import FleetCollector
+
+    fleet = FleetService(FleetSettings("unused:9092"))
+    fleet.desk.publish = [].append  # not running: keep the statuses here
+    fleet.nodes.on_report(report("phone", battery_powered=True, battery_percent=15.0,
+                                 charging=False, running_instances=("i-1",)), 0.0)
+    fleet.nodes.on_report(report("desktop"), 0.0)
+    fleet.desk.on_submit(TaskSubmit("t1", "echo", cpu=0.1), 0.0, 100.0)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(fleet))
+    text = generate_latest(registry).decode()
+    assert 'fogverse_node_battery_percent{node="phone"} 15.0' in text
+    assert 'fogverse_node_charging{node="phone"} 0.0' in text
+    assert 'fogverse_node_running_instances{node="phone"} 1.0' in text
+    assert 'fogverse_node_thermal_state{node="desktop",state="normal"} 1.0' in text
+    assert 'fogverse_tasks{state="queued"} 1.0' in text
+    assert 'fogverse_node_score{node="desktop"}' in text
+    status = fleet.status()
+    phone = next(n for n in status["nodes"] if n["node_id"] == "phone")
+    assert phone["blocker"] == "battery_below_minimum" and phone["charging"] is False
