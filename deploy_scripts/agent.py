@@ -161,6 +161,14 @@ class AgentProvider:
         return self._ask(node, instance_id, InstanceStop(node, instance_id, self._stop_grace),
                          self._stop_grace + 5.0)
 
+    def forget_node(self, node_id: str) -> list[str]:
+        """The node's agent restarted or was lost: its instances died with it. Their ids."""
+        with self._guard:
+            gone = sorted(i for i, (n, _) in self._where.items() if n == node_id)
+            for instance_id in gone:
+                del self._where[instance_id]
+        return gone
+
     def instances_on(self, node_id: str) -> list[str]:
         with self._guard:
             return sorted(i for i, (n, _) in self._where.items() if n == node_id)

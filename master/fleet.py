@@ -88,6 +88,8 @@ class FleetSettings:
 
 InstanceListener = Callable[[InstanceEvent], None]
 NodeListener = Callable[[NodeCapacity, str], None]
+"""Called with each report and what it meant: "new", "restarted", "updated",
+"rejected", or "lost" (then with an empty report naming the node)."""
 
 
 class FleetService:
@@ -261,8 +263,10 @@ class FleetService:
 
     def _tick(self) -> None:
         now, wall = time.monotonic(), time.time()
-        for _node_id, moved in self.nodes.expire(now):
+        for node_id, moved in self.nodes.expire(now):
             self.desk.on_nodes_lost(moved, wall)
+            for listener in self.node_listeners:
+                listener(NodeCapacity(node_id=node_id, incarnation="lost"), "lost")
         self.desk.tick(now, wall)
 
     def _count(self, reason: str, detail: str) -> None:

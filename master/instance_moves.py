@@ -1,4 +1,5 @@
-"""Moving AGENT instances off nodes that should no longer run them.
+"""Moving AGENT instances off nodes that should no longer run them, and forgetting
+the ones that died with their agent.
 
 When a node's report puts it under the battery minimum (not charging) or makes
 it hot or critical, the scheduler blocks it for new work; the instances already
@@ -35,6 +36,15 @@ class InstanceMover:
 
     def _on_report(self, report: NodeCapacity, outcome: str) -> None:
         node_id = report.node_id
+        if outcome in ("restarted", "lost"):
+            # The instances died with the old agent (or the node is gone): the
+            # deployer sees their heartbeats stop and replaces them where the
+            # scheduler says; the provider stops counting them now.
+            gone = self._provider.forget_node(node_id)
+            if gone:
+                log.warning("node %s %s: its instance(s) %s are gone", node_id, outcome,
+                            ", ".join(gone))
+            return
         record = self._fleet.scheduler.nodes.get(node_id)
         reason = None if record is None else record.blocker
         if reason not in MOVE_BLOCKERS or not self._provider.instances_on(node_id):

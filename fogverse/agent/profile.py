@@ -10,6 +10,8 @@ THERMAL           CPU degrees Celsius, or a state word (normal, warm,   ``65``, 
                   hot, critical)
 MEMORY_GB         total memory; the used share stays the real one       ``2``
 CPU_CORES         number of cores                                       ``4``
+CPU_PERCENT       CPU utilisation (0-100), ours: pins a noisy host's    ``10``
+                  load so a demo or test scores nodes predictably
 GPU               has a GPU: true/false (a model name counts as true)   ``Adreno 660``
 AIV_MOBILE_PROFILE  a preset filling the variables above that are unset  ``battery_save``
 ================  ====================================================  =================
@@ -70,6 +72,7 @@ class DeviceProfile:
     thermal_state: str | None = None
     memory_gb: float | None = None
     cpu_cores: int | None = None
+    cpu_percent: float | None = None
     gpu: bool | None = None
 
     def apply(self, reading: DeviceReading) -> DeviceReading:
@@ -87,6 +90,8 @@ class DeviceProfile:
                            memory_used_mb=total * _used_share(reading))
         if self.cpu_cores is not None:
             changes["cpu_cores"] = self.cpu_cores
+        if self.cpu_percent is not None:
+            changes["cpu_percent"] = self.cpu_percent
         if self.gpu is not None:
             changes["gpu"] = self.gpu
         return dataclasses.replace(reading, **changes)  # type: ignore[arg-type]
@@ -108,7 +113,8 @@ def profile_from_env(env: Mapping[str, str]) -> DeviceProfile:
             raise ConfigError(ENV_PROFILE, preset_name, f"expected one of {', '.join(PRESETS)}")
         values.update(PRESETS[preset_name])
     explicit = {k: env[k] for k in ("BATTERY", "CHARGING", "THERMAL", "MEMORY_GB",
-                                    "CPU_CORES", "GPU") if env.get(k, "").strip()}
+                                    "CPU_CORES", "CPU_PERCENT", "GPU")
+                if env.get(k, "").strip()}
     values.update(explicit)
     if not values:
         return DeviceProfile()
@@ -121,6 +127,7 @@ def profile_from_env(env: Mapping[str, str]) -> DeviceProfile:
         thermal_state=state,
         memory_gb=_number(values, "MEMORY_GB", 1e-3, 1e6),
         cpu_cores=_cores(values),
+        cpu_percent=_number(values, "CPU_PERCENT", 0.0, 100.0),
         gpu=_gpu(values),
     )
 

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 HANDLERS = "tests.agent.task_handlers:HANDLERS"
-PROFILE_VARS = ("BATTERY", "CHARGING", "THERMAL", "MEMORY_GB", "CPU_CORES", "GPU",
+PROFILE_VARS = ("BATTERY", "CHARGING", "THERMAL", "MEMORY_GB", "CPU_CORES", "CPU_PERCENT", "GPU",
                 "AIV_MOBILE_PROFILE", "FOGVERSE_CONTROL_KEY")
 
 

@@ -46,9 +46,10 @@ def test_memory_keeps_the_real_used_share() -> None:
     assert reading.memory_used_mb == pytest.approx(512.0)  # 25 % as on the real host
 
 
-def test_cores_and_gpu() -> None:
-    reading = profile_from_env({"CPU_CORES": "4", "GPU": "Adreno 660"}).apply(DESKTOP)
-    assert (reading.cpu_cores, reading.gpu) == (4, True)
+def test_cores_load_and_gpu() -> None:
+    reading = profile_from_env({"CPU_CORES": "4", "CPU_PERCENT": "75", "GPU": "Adreno 660"}
+                               ).apply(DESKTOP)
+    assert (reading.cpu_cores, reading.cpu_percent, reading.gpu) == (4, 75.0, True)
     assert profile_from_env({"GPU": "false"}).apply(DESKTOP).gpu is False
 
 
@@ -94,6 +95,7 @@ def test_every_preset_is_documented_in_the_module() -> None:
         ({"MEMORY_GB": "-2"}, "MEMORY_GB"),
         ({"CPU_CORES": "0"}, "CPU_CORES"),
         ({"CPU_CORES": "2.5"}, "CPU_CORES"),
+        ({"CPU_PERCENT": "101"}, "CPU_PERCENT"),
         ({"AIV_MOBILE_PROFILE": "turbo"}, "AIV_MOBILE_PROFILE"),
     ],
 )

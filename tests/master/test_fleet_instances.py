@@ -46,7 +46,7 @@ async def test_an_agent_instance_lands_on_the_best_node_and_moves_when_it_turns_
     runs = tmp_path / "runs"
     runs.mkdir()
     phone_profile = tmp_path / "phone.env"
-    phone_profile.write_text("BATTERY=80\nCHARGING=true\nTHERMAL=normal\n")
+    phone_profile.write_text("BATTERY=80\nCHARGING=true\nTHERMAL=normal\nCPU_PERCENT=10\n")
     spec = ServiceSpec("detect", provider="AGENT",
                        command=(sys.executable, "-c", _STAGE, str(runs)),
                        env={"STAGE_SETTING": "from-config"}, max_instance=2)
@@ -56,7 +56,7 @@ async def test_an_agent_instance_lands_on_the_best_node_and_moves_when_it_turns_
                                  stop_grace=5)
         mover = InstanceMover(fleet.service, provider)
         fleet.start_agent("phone", profile_file=phone_profile)  # charging: the best node
-        fleet.start_agent("desktop", {"THERMAL": "normal"})
+        fleet.start_agent("desktop", {"THERMAL": "normal", "CPU_PERCENT": "10"})
         await fleet.wait_nodes("phone", "desktop")
         # The deployer calls providers from a thread; so does this test.
         result = await asyncio.to_thread(provider, logging.getLogger("test"),
@@ -67,7 +67,8 @@ async def test_an_agent_instance_lands_on_the_best_node_and_moves_when_it_turns_
         old_pid, instance_id, setting = on_phone.read_text().split()
         assert (instance_id, setting) == (result.instance_id, "from-config")
 
-        phone_profile.write_text("BATTERY=80\nCHARGING=true\nTHERMAL=70\n")  # it heats up
+        # It heats up:
+        phone_profile.write_text("BATTERY=80\nCHARGING=true\nTHERMAL=70\nCPU_PERCENT=10\n")
         on_desktop = runs / "desktop.pid"
         await wait_until(lambda: on_desktop.exists() and on_desktop.read_text(), timeout=60,
                          what="the instance to start on the desktop")
@@ -103,3 +104,38 @@ async def test_no_node_for_an_instance_is_a_deploy_error(
             await asyncio.to_thread(provider, logging.getLogger("test"),
                                     {"service_name": "nope"})
     assert os.environ.get("STAGE_SETTING") is None  # the config's env went to the child only
+
+
+async def test_instances_of_a_restarted_agent_are_forgotten_and_placed_anew(
+    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    spec = ServiceSpec("detect", provider="AGENT",
+                       command=(sys.executable, "-c", _STAGE, str(runs)),
+                       env={"STAGE_SETTING": "x"}, max_instance=2)
+    hot = {"BATTERY": "80", "CHARGING": "true", "THERMAL": "70", "CPU_PERCENT": "10"}
+    async with running_fleet(kafka_bootstrap, unique, tmp_path) as fleet:
+        provider = AgentProvider({"detect": spec}, fleet.service, start_timeout=60)
+        InstanceMover(fleet.service, provider)
+        fleet.start_agent("phone", {"BATTERY": "80", "CHARGING": "true", "THERMAL": "normal",
+                                   "CPU_PERCENT": "10"})
+        fleet.start_agent("desktop", {"THERMAL": "normal", "CPU_PERCENT": "10"})
+        await fleet.wait_nodes("phone", "desktop")
+        first = await asyncio.to_thread(provider, logging.getLogger("test"),
+                                        {"service_name": "detect"})
+        assert first.info["node"] == "phone"
+        pid = runs / "phone.pid"
+        await wait_until(lambda: pid.exists() and pid.read_text(), timeout=60)
+        old_pid = int(pid.read_text().split()[0])
+
+        fleet.kill("phone")  # restarted with a hot profile: the instance dies with it
+        await wait_until(lambda: not _alive(old_pid), timeout=30)
+        fleet.start_agent("phone", hot)
+        await wait_until(lambda: provider.instances_on("phone") == [], timeout=60,
+                         what="the provider to forget what died with the agent")
+        assert fleet.service.nodes.restarts == 1
+        # What the deployer then does: a new instance, placed by the scheduler.
+        second = await asyncio.to_thread(provider, logging.getLogger("test"),
+                                         {"service_name": "detect"})
+        assert second.info["node"] == "desktop"
