@@ -26,7 +26,7 @@ from typing import Protocol
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownServiceError
 from deploy_scripts.result import DeployResult
-from fogverse.constants import PROVIDER_AGENT
+from fogverse.constants import EXTRA_NODE_ID, PROVIDER_AGENT
 from fogverse.wire.nodes import InstanceEvent, InstanceStart, InstanceStop
 
 __all__ = ["AgentProvider", "Fleet"]
@@ -83,7 +83,11 @@ class AgentProvider:
     def __call__(self, logger: logging.Logger, config: DeployConfig) -> DeployResult:
         spec = self._spec_for(config)
         instance_id = f"{spec.name}-{uuid.uuid4().hex[:10]}"
-        node = self._start_somewhere(spec, instance_id, ())
+        # The master's own scheduler may have named a node; it counts if it is an agent.
+        pinned = (config.get("extra_configs") or {}).get(EXTRA_NODE_ID)
+        if isinstance(pinned, str) and self._fleet.node_score(pinned) is None:
+            pinned = None
+        node = self._start_somewhere(spec, instance_id, (), pinned)
         logger.info("started %s on node %s", instance_id, node)
         return DeployResult(
             instance_id=instance_id,
@@ -105,8 +109,8 @@ class AgentProvider:
         return spec
 
     def _start_somewhere(self, spec: ServiceSpec, instance_id: str,
-                         avoid: tuple[str, ...]) -> str:
-        node = self._fleet.place_instance(spec.name, avoid)
+                         avoid: tuple[str, ...], pinned: str | None = None) -> str:
+        node = pinned or self._fleet.place_instance(spec.name, avoid)
         if node is None:
             raise DeployError(f"no node can take an instance of {spec.name!r} now (every "
                               "agent is lost, busy, hot or low on battery)")
@@ -189,8 +193,10 @@ class AgentProvider:
                 log.warning("cannot move %s off %s (%s): %s", instance_id, node_id, reason, exc)
                 continue
             log.info("moved %s from %s to %s (%s)", instance_id, node_id, new_node, reason)
-            self._ask(node_id, instance_id, InstanceStop(node_id, instance_id, self._stop_grace),
-                      self._stop_grace + 5.0)
+            # Hard: the old copy must not say goodbye for an id that lives on. Its
+            # uncommitted messages are delivered again to the group (at least once).
+            self._ask(node_id, instance_id, InstanceStop(node_id, instance_id, 0.0, hard=True),
+                      10.0)
             moved.append(instance_id)
         return moved
 

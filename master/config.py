@@ -91,6 +91,7 @@ __all__ = [
     "DEFAULT_MASTER_GROUP",
     "AutoDeployerConfig",
     "DistributedWorkerConfig",
+    "FleetConfig",
     "InputOutputWorkerConfig",
     "MasterAutoScalerConfig",
     "MasterSettings",
@@ -150,6 +151,19 @@ class DistributedWorkerConfig(TypedDict, total=False):
     """Where the lock service listens; beyond loopback it needs the control key."""
 
 
+class FleetConfig(TypedDict, total=False):
+    """Node agents and tasks (see :mod:`master.fleet_worker`)."""
+
+    enabled: bool
+    master_id: str
+    misses: int
+    nodes_topic: str
+    orders_topic: str
+    tasks_topic: str
+    status_topic: str
+    policies: dict[str, Any]
+
+
 class MasterAutoScalerConfig(TypedDict, total=False):
     """FogVerse's master configuration, plus ``services`` and the status server."""
 
@@ -176,6 +190,7 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     kafka_extra: dict[str, Any]
     state_topic: str
     leave_running: bool
+    fleet_config: FleetConfig
 
 
 @dataclass(frozen=True)
@@ -213,6 +228,8 @@ class MasterSettings:
     """Compacted topic keeping plans and deployed instances across restarts; empty: off."""
     leave_running: bool = False
     """On a graceful stop, leave the instances running for the next master to adopt."""
+    fleet: Mapping[str, Any] | None = None
+    """``fleet_config`` as given (checked names); None when absent."""
 
 
 _TOP_KEYS = frozenset(MasterAutoScalerConfig.__annotations__)
@@ -259,6 +276,7 @@ def master_settings(
         kafka_extra=dict(conf.get("kafka_extra") or {}),
         state_topic=str(conf.get("state_topic", MASTER_STATE_TOPIC)),
         leave_running=_flag(conf, "leave_running", False),
+        fleet=_section(conf, "fleet_config", FleetConfig) if "fleet_config" in conf else None,
     )
 
 

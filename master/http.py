@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from master.fleet_metrics import FleetCollector
 from master.status import StageStatus, to_json
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class StatusServer:
         self._port = port
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(MasterCollector(master))
+        if master.fleet is not None:
+            self._registry.register(FleetCollector(master.fleet.service))
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 

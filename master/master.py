@@ -84,6 +84,7 @@ class Master:
                                 self._read_lag, observers, _StateLedger(self))
         self.statistic, self.input_output = workers.statistic, workers.input_output
         self.deployer, self.lock_worker = workers.deployer, workers.lock
+        self.fleet = workers.fleet
         self.workers: list[BaseWorker] = workers.all
         self.plans = None if self.deployer is None else PlanBook(
             self.deployer, self.input_output, self.registry, max_plans=settings.max_plans,

@@ -20,6 +20,7 @@ from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_DOCKER, 
 from fogverse.errors import ConfigError
 from master.config import MasterSettings, Worker
 from master.deployer import AutoDeployer, InstanceLedger, PartitionAdmin
+from master.fleet_worker import FleetWorker, fleet_enabled
 from workers.base import BaseWorker
 from workers.distributed_lock import DistributedLockWorker
 from workers.input_output import InputOutputWorker, LagReader
@@ -42,6 +43,7 @@ class MasterWorkers:
     input_output: InputOutputWorker | None = None
     deployer: AutoDeployer | None = None
     lock: DistributedLockWorker | None = None
+    fleet: FleetWorker | None = None
     all: list[BaseWorker] = field(default_factory=list)
 
 
@@ -76,6 +78,9 @@ def build_workers(
             settings.lock_bind_host, settings.lock_port, control_key=settings.control_key
         )
         w.all.append(w.lock)
+    if fleet_enabled(settings):
+        w.fleet = FleetWorker(settings, scripts)
+        w.all.append(w.fleet)
     w.all.extend(extra)
     return w
 

@@ -273,7 +273,8 @@ class Agent:
             asyncio.get_running_loop().create_task(self._stop_instance(order))
 
     async def _stop_instance(self, order: InstanceStop) -> None:
-        event = await asyncio.to_thread(self.instances.stop, order.instance_id, order.grace_s)
+        event = await asyncio.to_thread(self.instances.stop, order.instance_id, order.grace_s,
+                                        order.hard)
         self.send(event or InstanceEvent(self.settings.node_id, order.instance_id, "stopped",
                                          detail="was not running here"))
 

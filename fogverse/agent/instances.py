@@ -107,8 +107,9 @@ class InstanceSupervisor:
                                           exit_code=code, detail=str(child.log)))
         return events
 
-    def stop(self, instance_id: str, grace: float) -> InstanceEvent | None:
-        """SIGTERM the instance's group, SIGKILL after ``grace``; None if it was not running.
+    def stop(self, instance_id: str, grace: float, hard: bool = False) -> InstanceEvent | None:
+        """SIGTERM the instance's group, SIGKILL after ``grace`` (at once when ``hard``);
+        None if it was not running.
 
         Blocking for up to ``grace`` seconds: run it in a thread.
         """
@@ -116,7 +117,7 @@ class InstanceSupervisor:
         if child is None:
             return None
         proc = child.proc
-        _kill_group(proc.pid, signal.SIGTERM)
+        _kill_group(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
         deadline = time.monotonic() + grace
         while proc.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL_S)

@@ -25,6 +25,7 @@ from fogverse.control import (
 from fogverse.wire.fields import (
     IMPOSSIBLE,
     as_map,
+    flag,
     names,
     opt_flag,
     opt_number,
@@ -116,6 +117,9 @@ class InstanceStop:
     node_id: str
     instance_id: str
     grace_s: float = 10.0
+    hard: bool = False
+    """SIGKILL at once: for the old copy of a moved instance, which lives on elsewhere
+    under the same id and must not send the goodbye that would retire that id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +206,7 @@ def _parse_stop(body: dict[str, Any]) -> InstanceStop:
         node_id=text(body, "node_id"),
         instance_id=text(body, "instance_id"),
         grace_s=_or(opt_number(body, "grace_s", 0.0, 3600.0), 10.0),
+        hard=flag(body, "hard", False),
     )
 
 

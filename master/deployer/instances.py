@@ -131,4 +131,13 @@ class StageState:
         return True
 
     def newest_stoppable(self) -> Deployed | None:
-        return next((d for d in reversed(self.deployed) if d.live_id and d.result), None)
+        """The instance to stop on scale-in: the newest, unless its provider ranks them.
+
+        A provider that places instances on scored nodes (AGENT) gives each result a
+        ``scale_in_rank`` callable; the lowest rank (the worst node) stops first.
+        """
+        stoppable = [d for d in self.deployed if d.live_id and d.result]
+        ranked = [d for d in stoppable if d.result and callable(d.result.info.get("scale_in_rank"))]
+        if ranked:
+            return min(ranked, key=lambda d: float(d.result.info["scale_in_rank"]()))  # type: ignore[union-attr]
+        return stoppable[-1] if stoppable else None
