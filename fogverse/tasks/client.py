@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer as KafkaProducer
 
@@ -209,11 +209,8 @@ class TaskClient:
         probe = self._probe
         if probe is None:
             raise RuntimeError("TaskClient not started: use start() or a with block")
-        with self._probe_lock:
-            targets = {p: probe.get_watermark_offsets(TopicPartition(self.status_topic, p),
-                                                      timeout)[1]
-                       for p in list(self._positions)}
         deadline = time.monotonic() + timeout
+        targets = {p: self._high_watermark(probe, p, deadline) for p in list(self._positions)}
         with self._changed:
             while any(self._positions.get(p, 0) < high for p, high in targets.items()):
                 left = deadline - time.monotonic()
@@ -221,6 +218,20 @@ class TaskClient:
                     raise TimeoutError(f"could not read {self.status_topic} to its end "
                                        f"in {timeout}s")
                 self._changed.wait(left)
+
+    def _high_watermark(self, probe: KafkaConsumer, partition: int, deadline: float) -> int:
+        # A new topic's leader can move once more after its metadata showed one:
+        # NOT_LEADER and friends are retried until the caller's deadline.
+        tp = TopicPartition(self.status_topic, partition)
+        while True:
+            try:
+                with self._probe_lock:
+                    return int(probe.get_watermark_offsets(tp, max(0.1, deadline -
+                                                                   time.monotonic()))[1])
+            except KafkaException as exc:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"no end offset for {self.status_topic}: {exc}") from None
+                time.sleep(0.1)
 
     def _read(self) -> None:
         consumer = self._consumer
