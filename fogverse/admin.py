@@ -82,6 +82,11 @@ def _retriable(exc: BaseException) -> bool:
     return bool(error.retriable()) or error.code() in _ALSO_RETRIABLE
 
 
+MAX_INTERNAL_REPLICAS = 3
+"""Copies of a replicated internal topic on a cluster of three or more brokers."""
+_REPLICAS = "replication.factor"
+
+
 class KafkaAdmin:
     """Topic and group administration for the master and ``ConsumerStart``.
 
@@ -126,9 +131,21 @@ class KafkaAdmin:
         return await self._retry(f"describe topic {topic!r}", lambda: self._partitions(topic))
 
     async def ensure_topic(
-        self, topic: str, partitions: int = 1, config: Mapping[str, str] | None = None
+        self,
+        topic: str,
+        partitions: int = 1,
+        config: Mapping[str, str] | None = None,
+        *,
+        replicated: bool = False,
     ) -> None:
-        """Create ``topic`` unless it exists (an existing one is left as it is)."""
+        """Create ``topic`` unless it exists (an existing one is left as it is).
+
+        ``replicated`` asks for as many copies as the cluster allows, up to three,
+        with all but one of them in sync (``min.insync.replicas``); otherwise the
+        broker's default replication applies.
+        """
+        if replicated:
+            config = {**(await self._replication(config)), **(config or {})}
         await self._retry(
             f"create topic {topic!r}", lambda: self._create_topic(topic, partitions, config)
         )
@@ -208,10 +225,24 @@ class KafkaAdmin:
         current = await self._partitions(topic)
         return current if current is not None and current >= count else None
 
+    async def _replication(self, config: Mapping[str, str] | None) -> dict[str, str]:
+        """Replication settings for an internal topic on this cluster (as config entries)."""
+        metadata = await self._retry(
+            "count brokers",
+            lambda: asyncio.to_thread(self._admin().list_topics, timeout=self._timeout),
+        )
+        replicas = min(MAX_INTERNAL_REPLICAS, max(1, len(metadata.brokers)))
+        return {_REPLICAS: str(replicas), "min.insync.replicas": str(max(1, replicas - 1))}
+
     async def _create_topic(
         self, topic: str, partitions: int, config: Mapping[str, str] | None
     ) -> None:
-        spec = NewTopic(topic, num_partitions=partitions, config=dict(config or {}))
+        settings = dict(config or {})
+        # Not a topic config: NewTopic takes it as an argument of its own.
+        replicas = int(settings.pop(_REPLICAS, -1))
+        spec = NewTopic(
+            topic, num_partitions=partitions, replication_factor=replicas, config=settings
+        )
         future = self._admin().create_topics(
             [spec], operation_timeout=self._timeout, request_timeout=self._timeout
         )[topic]

@@ -5,6 +5,9 @@ Built-in subcommands:
 ``fogverse broker [--port N] [--kafka-version V] [--log-file PATH]``
     Run a real single-node Kafka in the foreground. Prints ``bootstrap HOST:PORT`` on
     stdout once it answers; Ctrl-C or SIGTERM stops it cleanly (exit status 0).
+``fogverse broker --nodes N [--kafka-version V]``
+    Run a KRaft cluster of N nodes on loopback, each its own JVM. Prints one line
+    ``node ID port PORT pid PID`` per node, then ``bootstrap HOST:PORT,...``.
 ``fogverse fetch-jars [--kafka-version V] [--cache-dir DIR]``
     Download the broker's jars into the user cache and print their directory.
 ``fogverse agent --bootstrap S --node-id N [--master M] [--tags a,b] [--handlers m:o]``
@@ -57,9 +60,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, TypeAlias
 
 from fogverse.agent.cli import register as register_agent
+from fogverse.broker.cluster import KafkaCluster
 from fogverse.broker.embedded import EmbeddedBroker, log_tail
 from fogverse.broker.jars import ensure_kafka_jars
-from fogverse.errors import FogVerseError
+from fogverse.errors import ConfigError, FogVerseError
 from fogverse.tasks.cli import register as register_task
 
 COMMAND_GROUP = "fogverse.commands"
@@ -117,11 +121,17 @@ def _register_plugins(subparsers: Subparsers) -> None:
 def _register_broker(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "broker",
-        help="run a real single-node Kafka broker in the foreground",
+        help="run a real Kafka broker (a cluster with --nodes N) in the foreground",
         description="Run a real single-node Kafka broker (KRaft) on 127.0.0.1 until "
         "Ctrl-C or SIGTERM. Prints 'bootstrap HOST:PORT' once it answers.",
     )
     parser.add_argument("--port", type=int, default=0, help="PLAINTEXT port (default: a free one)")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="start a KRaft cluster of this many nodes, each its own JVM (default: 1)",
+    )
     _add_version_option(parser)
     parser.add_argument(
         "--log-file",
@@ -188,6 +198,8 @@ class _Terminated(BaseException):
 
 
 def run_broker(args: argparse.Namespace) -> int:
+    if args.nodes != 1:
+        return run_cluster(args)
     broker = EmbeddedBroker(args.port, kafka_version=args.kafka_version, log_path=args.log_file)
     with _sigterm_raises():
         try:
@@ -201,6 +213,27 @@ def run_broker(args: argparse.Namespace) -> int:
             return 0
         finally:
             broker.stop()
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    if args.nodes < 1 or args.port or args.log_file:
+        raise ConfigError("--nodes", args.nodes, "a cluster takes free ports and temporary logs:"
+                          " use a count of 1 or more without --port or --log-file")  # fmt: skip
+    cluster = KafkaCluster(args.nodes, kafka_version=args.kafka_version)
+    with _sigterm_raises():
+        try:
+            cluster.start()
+            for node in cluster.nodes():
+                print(f"node {node.node_id} port {node.port} pid {node.pid}", flush=True)
+            print(f"bootstrap {cluster.bootstrap}", flush=True)
+            node_id = cluster.wait()
+            tail = log_tail(cluster.nodes()[node_id - 1].log_path)
+            print(f"fogverse: Kafka node {node_id} exited on its own:\n{tail}", file=sys.stderr)
+            return 1
+        except (_Terminated, KeyboardInterrupt):
+            return 0
+        finally:
+            cluster.stop()
 
 
 @contextmanager
