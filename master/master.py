@@ -196,7 +196,7 @@ class Master:
         self.admin = KafkaAdmin(
             settings.consumer_servers, connection_settings(settings.kafka_extra)
         )
-        await self.admin.ensure_topic(settings.consumer_topic, 1)
+        await self.admin.ensure_topic(settings.consumer_topic, 1, replicated=True)
         if self.plans is not None and settings.state_topic:
             await self._adopt(await self._restore_plans())
         await self.reader.open()

@@ -74,7 +74,7 @@ class StateStore:
 
     async def load(self, admin: KafkaAdmin) -> LoadedState:
         """Every valid record stored for this namespace (creating the topic if needed)."""
-        await admin.ensure_topic(self.topic, 1, {"cleanup.policy": "compact"})
+        await admin.ensure_topic(self.topic, 1, {"cleanup.policy": "compact"}, replicated=True)
         latest = await asyncio.to_thread(self._read_all)
         return self.parse(latest)
 
