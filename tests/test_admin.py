@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -199,14 +200,43 @@ async def test_member_count_follows_consumers_joining_and_leaving(
     assert await kadmin.group_member_count(group) == 0
 
     joined = [consumers(group) for _ in range(2)]
-    for consumer in joined:
-        consumer.subscribe([topic])
-    await eventually(lambda: kadmin.group_member_count(group), 2)
-    ids = await kadmin.group_member_ids(group)
-    assert ids is not None and sorted(ids) == sorted(c.memberid() for c in joined)
+    # A classic-protocol member rejoins a rebalance only while its application
+    # polls; members that never poll can hold the group in a rebalance for minutes.
+    pollers = [Poller(consumer) for consumer in joined]
+    try:
+        for consumer in joined:
+            consumer.subscribe([topic])
+        for poller in pollers:
+            poller.start()
+        await eventually(lambda: kadmin.group_member_count(group), 2)
+        ids = await kadmin.group_member_ids(group)
+        for poller in pollers:  # a consumer answers memberid() only between polls
+            await asyncio.to_thread(poller.stop)
+        assert ids is not None and sorted(ids) == sorted(c.memberid() for c in joined)
 
-    await asyncio.to_thread(joined[0].close)
-    await eventually(lambda: kadmin.group_member_count(group), 1)
+        await asyncio.to_thread(joined[0].close)
+        await eventually(lambda: kadmin.group_member_count(group), 1)
+    finally:
+        for poller in pollers:
+            await asyncio.to_thread(poller.stop)
+
+
+class Poller(threading.Thread):
+    """Polls one consumer until stopped, as a live application would."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        super().__init__(daemon=True)
+        self._consumer = consumer
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            self._consumer.poll(0.1)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.is_alive():
+            self.join()
 
 
 async def test_wrap_uses_an_existing_admin_client(
