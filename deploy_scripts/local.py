@@ -18,17 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy_scripts import _process
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownServiceError
 from deploy_scripts.result import DeployResult
+from fogverse import processes
+from fogverse.constants import ENV_INSTANCE_ID, ENV_SERVICE_NAME, PROVIDER_LOCAL
 
 __all__ = ["LOCAL", "LocalProvider"]
 
-LOCAL = "LOCAL"
-
-ENV_INSTANCE_ID = "FOGVERSE_INSTANCE_ID"
-ENV_SERVICE_NAME = "FOGVERSE_SERVICE_NAME"
+LOCAL = PROVIDER_LOCAL
 
 
 @dataclass
@@ -114,7 +112,7 @@ class LocalProvider:
     def running(self) -> list[str]:
         """Ids of the instances whose process is still alive."""
         with self._guard:
-            alive = [i for i in self._instances.values() if not _process.has_exited(i.proc)]
+            alive = [i for i in self._instances.values() if not processes.has_exited(i.proc)]
         return [i.instance_id for i in alive]
 
     async def stop_all(self) -> None:
@@ -157,8 +155,8 @@ class LocalProvider:
     ) -> _Instance:
         log_path = self._log_directory() / f"{instance_id}.log"
         with open(log_path, "ab") as log:
-            proc = _process.spawn(
-                argv, env=env, cwd=spec.cwd, log=log, death_signal=self._death_signal
+            proc = processes.spawn(
+                argv, env=env, cwd=spec.cwd, output=log, die_with_parent=self._death_signal
             )
         return _Instance(instance_id, spec.name, proc, log_path)
 
@@ -172,13 +170,13 @@ class LocalProvider:
         # An instance that exited by itself no longer counts against max_instance;
         # its group is still cleaned up so nothing it started lingers.
         for instance_id, instance in list(self._instances.items()):
-            if _process.has_exited(instance.proc):
+            if processes.has_exited(instance.proc):
                 del self._instances[instance_id]
-                _process.terminate(instance.proc, 0)
+                processes.terminate(instance.proc, 0)
 
     def _stop(self, instance_id: str) -> Any:
         with self._guard:
             instance = self._instances.pop(instance_id, None)
         if instance is None:
             return None  # already stopped: a repeated stop is harmless
-        return _process.terminate(instance.proc, self._stop_timeout)
+        return processes.terminate(instance.proc, self._stop_timeout)

@@ -12,29 +12,25 @@ new or dead member within seconds rather than the production default of 45 s.
 from __future__ import annotations
 
 import base64
-import ctypes
 import logging
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Self
 
+from fogverse import processes
 from fogverse.broker.jars import INSTALL_HINT, ensure_kafka_jars, require_tools
 from fogverse.errors import BrokerUnavailableError
 
@@ -277,7 +273,7 @@ class EmbeddedBroker:
             f"{lib.resolve()}/*",  # the JVM expands the star, so no shell is involved
         ]
         self._format_storage(jvm, props_path, running)
-        running.proc = _spawner.spawn([*jvm, "kafka.Kafka", str(props_path)], running.log_file)
+        running.proc = _spawn([*jvm, "kafka.Kafka", str(props_path)], running.log_file)
         log.info(
             "Kafka broker starting on %s:%d (pid %d, log %s)",
             HOST,
@@ -296,13 +292,13 @@ class EmbeddedBroker:
 
     def _format_storage(self, jvm: list[str], props: Path, running: _Running) -> None:
         cmd = [*jvm, "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(props)]
-        tool = _spawner.spawn(cmd, running.log_file)
+        tool = _spawn(cmd, running.log_file)
         try:
             status = tool.wait(FORMAT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             status = None
         finally:
-            _terminate(tool, 0.0)
+            processes.terminate(tool, 0.0)
         if status != 0:
             raise self._failure(f"formatting Kafka's storage failed (exit {status})")
 
@@ -354,24 +350,16 @@ class _Running:
     def release(self, stop_timeout: float) -> None:
         try:
             if self.proc is not None:
-                _terminate(self.proc, stop_timeout)
+                processes.terminate(self.proc, stop_timeout)
         finally:
             self.log_file.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    try:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        log.warning("Kafka (pid %d) ignored SIGTERM for %.0fs; killing it", proc.pid, timeout)
-    finally:
-        # Also reached on a second Ctrl-C during the wait: never leave the JVM behind.
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def _spawn(cmd: list[str], log_file: IO[bytes]) -> subprocess.Popen[bytes]:
+    # A file, never a pipe: a full pipe would stall the JVM. Its own session lets a
+    # terminal's Ctrl-C reach only Python, which stops Kafka in order.
+    return processes.spawn(cmd, output=log_file, die_with_parent=signal.SIGKILL)
 
 
 def _port_open(port: int) -> bool:
@@ -424,83 +412,3 @@ def _java_major(java: str) -> int | None:
     major = int(found[1])
     # Java 8 and older call themselves "1.8".
     return int(found[2]) if major == 1 and found[2] else major
-
-
-class _Spawner:
-    """Starts child JVMs from one thread that lives as long as the process.
-
-    Linux delivers PR_SET_PDEATHSIG when the *thread* that forked the child exits, not
-    the process. Forking from a short-lived thread (asyncio.to_thread, a pool) would
-    kill the broker as soon as that thread retired; this daemon thread only ends with
-    the process, which is exactly when the JVM should die.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]], Future[Any]]]
-        self._jobs = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
-        self._prctl = _load_prctl()
-
-    def spawn(self, cmd: list[str], output: IO[bytes]) -> subprocess.Popen[bytes]:
-        def launch() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=output,  # a file, never a pipe: a full pipe would stall the JVM
-                stderr=subprocess.STDOUT,
-                # Own session: a terminal's Ctrl-C reaches Python, which stops Kafka in order.
-                start_new_session=True,
-                preexec_fn=self._preexec(os.getpid()),
-            )
-
-        done: Future[subprocess.Popen[bytes]] = Future()
-        self._ensure_thread()
-        self._jobs.put((launch, done))
-        return done.result()
-
-    def _ensure_thread(self) -> None:
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._serve, name="fogverse-jvm-spawner", daemon=True
-                )
-                self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            launch, done = self._jobs.get()
-            try:
-                done.set_result(launch())
-            except BaseException as exc:
-                done.set_exception(exc)
-
-    def _preexec(self, parent: int) -> Callable[[], None] | None:
-        prctl = self._prctl
-        if prctl is None:
-            return None
-
-        def die_with_parent() -> None:
-            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            # The parent may have died before prctl took effect.
-            if os.getppid() != parent:
-                os._exit(1)
-
-        return die_with_parent
-
-
-_PR_SET_PDEATHSIG: Final = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    # Loaded before any fork: looking up symbols in the child is not safe.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-_spawner = _Spawner()

@@ -9,7 +9,9 @@ import time
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
-__all__ = ["context", "describe_exit", "kill_all", "wait_exit"]
+from fogverse.processes import in_fork_thread
+
+__all__ = ["context", "describe_exit", "kill_all", "start_process", "wait_exit"]
 
 _EXIT_POLL_S = 0.01
 
@@ -20,6 +22,12 @@ def context(method: str) -> SpawnContext | ForkServerContext:
     if method == "forkserver":
         return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
+
+
+def start_process(process: BaseProcess) -> None:
+    """Start a worker from the fork thread, so its death signal follows the stage
+    process rather than whichever thread runs the stage's loop (fogverse.processes)."""
+    in_fork_thread(process.start)
 
 
 async def wait_exit(process: BaseProcess, timeout: float) -> bool:

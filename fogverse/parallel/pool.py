@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 import msgpack
 
-from fogverse.parallel.children import context, describe_exit, kill_all, wait_exit
+from fogverse.parallel.children import context, describe_exit, kill_all, start_process, wait_exit
 from fogverse.parallel.errors import PoolBrokenError, ProcessorSetupError
 from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
 from fogverse.parallel.wire import Frame, FrameBuffer, Kind, encode_frame
@@ -307,7 +307,7 @@ class ProcessPool(Generic[T]):
         process = self._ctx.Process(target=worker_main, args=(child_end,),
                                     name=f"{self._name}-worker-{number}")
         try:
-            process.start()
+            start_process(process)
         finally:
             # Only the worker may hold its end, or its death would never read as EOF.
             child_end.close()

@@ -8,8 +8,6 @@ oldest one it has not answered.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
 import pickle
@@ -26,10 +24,10 @@ import msgpack
 from fogverse.codec import Codec
 from fogverse.parallel.jobs import Done, Failed, run_job
 from fogverse.parallel.wire import Frame, FrameBuffer, Kind, encode_frame
+from fogverse.processes import set_death_signal
 
 __all__ = ["worker_main"]
 
-_PR_SET_PDEATHSIG = 1
 _RECV_SIZE = 1 << 18
 
 
@@ -125,16 +123,16 @@ def _teardown(processor: Any) -> None:
 
 
 def _die_with_parent() -> None:
-    """Never outlive the stage, however it ends (SIGKILL included)."""
-    if sys.platform.startswith("linux"):
-        # The kernel kills us when the spawning thread's process dies, even if
-        # this process is stuck in C code that never releases the GIL.
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Never outlive the stage, however it ends (SIGKILL included).
+
+    The kernel's death signal works even while this process is stuck in C code
+    that never releases the GIL; the pool forks workers from the fork thread, so
+    it fires when the stage process dies (see fogverse.processes).
+    """
+    set_death_signal(signal.SIGKILL)
     parent = multiprocessing.parent_process()
     if parent is not None:
-        # Portable fallback, and covers a parent that died before prctl ran.
+        # Portable fallback, and covers a stage that died before the signal was armed.
         threading.Thread(target=_exit_when_gone, args=(parent,), daemon=True,
                          name="fogverse-parent-watch").start()
 
