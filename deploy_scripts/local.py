@@ -13,16 +13,17 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownServiceError
+from deploy_scripts.local_env import INHERITED_ENV, child_env, declared_env
 from deploy_scripts.result import DeployResult
 from fogverse import processes
-from fogverse.constants import ENV_INSTANCE_ID, ENV_SERVICE_NAME, PROVIDER_LOCAL
+from fogverse.constants import PROVIDER_LOCAL
 
 __all__ = ["LOCAL", "LocalProvider"]
 
@@ -35,13 +36,6 @@ class _Instance:
     service: str
     proc: subprocess.Popen[bytes]
     log: Path
-
-
-def _extra_env(config: DeployConfig) -> dict[str, str]:
-    raw = (config.get("extra_configs") or {}).get("env", {})
-    if not isinstance(raw, Mapping):
-        raise DeployError(f"extra_configs['env'] must be a mapping, got {type(raw).__name__}")
-    return {str(key): str(value) for key, value in raw.items()}
 
 
 def _extra_args(config: DeployConfig) -> list[str]:
@@ -67,7 +61,9 @@ class LocalProvider:
     Every child runs in its own process group, logs to a file of its own (in
     ``log_dir``, or a fresh temporary directory, kept after exit for post
     mortems) and is sent ``death_signal`` if this process dies, so a crashed
-    master leaves no stage running. ``max_instance`` of each spec is a hard cap
+    master leaves no stage running. A child sees only the ``inherit_env`` part of
+    this process's environment, then ``base_env`` and what its service declares
+    (see deploy_scripts.local_env). ``max_instance`` of each spec is a hard cap
     on how many instances of it run here at once. ``stop_timeout`` is how long
     a child gets between SIGTERM and SIGKILL.
     """
@@ -80,9 +76,11 @@ class LocalProvider:
         log_dir: str | os.PathLike[str] | None = None,
         stop_timeout: float = 10.0,
         death_signal: int = signal.SIGTERM,
+        inherit_env: Iterable[str] = INHERITED_ENV,
     ) -> None:
         self._services = dict(services)
         self._base_env = dict(base_env or {})
+        self._inherit_env = frozenset(inherit_env)
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._stop_timeout = stop_timeout
         self._death_signal = int(death_signal)
@@ -133,14 +131,11 @@ class LocalProvider:
     def _child_env(
         self, spec: ServiceSpec, instance_id: str, config: DeployConfig
     ) -> dict[str, str]:
-        return {
-            **os.environ,
-            **self._base_env,
-            **spec.env,
-            ENV_INSTANCE_ID: instance_id,
-            ENV_SERVICE_NAME: spec.name,
-            **_extra_env(config),
-        }
+        return child_env(
+            os.environ, inherit=self._inherit_env,
+            layers=(self._base_env, spec.env, declared_env(config)),
+            instance_id=instance_id, service=spec.name,
+        )  # fmt: skip
 
     def _check_capacity(self, spec: ServiceSpec) -> None:
         alive = sum(1 for i in self._instances.values() if i.service == spec.name)

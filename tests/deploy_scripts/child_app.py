@@ -37,6 +37,7 @@ def main() -> None:
         "grandchild": grandchild,
         "args": args.rest,
         "env": {name: os.environ.get(name) for name in _REPORTED_ENV},
+        "env_names": sorted(os.environ),
     }
     target = Path(os.environ["FV_REPORT_DIR"]) / f"{os.environ['FOGVERSE_INSTANCE_ID']}.json"
     # Write then rename, so a reader never sees half a report.
