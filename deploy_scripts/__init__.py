@@ -8,10 +8,11 @@ one, starting declared services as child processes of this host.
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownProviderError, UnknownServiceError
 from deploy_scripts.local import LocalProvider
-from deploy_scripts.registry import DeployFunction, DeployScripts
+from deploy_scripts.registry import AdoptFunction, DeployFunction, DeployScripts
 from deploy_scripts.result import DeployResult
 
 __all__ = [
+    "AdoptFunction",
     "DeployConfig",
     "DeployError",
     "DeployFunction",

@@ -1,4 +1,4 @@
-"""The built-in ``LOCAL`` provider: each instance is a child process on this host."""
+"""The built-in ``LOCAL`` provider: each instance is a process group on this host."""
 
 from __future__ import annotations
 
@@ -7,20 +7,18 @@ import functools
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownServiceError
 from deploy_scripts.local_env import INHERITED_ENV, child_env, declared_env
+from deploy_scripts.local_instance import LocalInstance
 from deploy_scripts.result import DeployResult
 from fogverse import processes
 from fogverse.constants import PROVIDER_LOCAL
@@ -29,13 +27,7 @@ __all__ = ["LOCAL", "LocalProvider"]
 
 LOCAL = PROVIDER_LOCAL
 
-
-@dataclass
-class _Instance:
-    instance_id: str
-    service: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+_log = logging.getLogger(__name__)
 
 
 def _extra_args(config: DeployConfig) -> list[str]:
@@ -56,16 +48,21 @@ def _check_executable(argv: list[str], cwd: str | None) -> None:
 
 
 class LocalProvider:
-    """Starts declared services as child processes; register it as ``"LOCAL"``.
+    """Starts declared services as processes of this host; register it as ``"LOCAL"``.
 
-    Every child runs in its own process group, logs to a file of its own (in
-    ``log_dir``, or a fresh temporary directory, kept after exit for post
-    mortems) and is sent ``death_signal`` if this process dies, so a crashed
-    master leaves no stage running. A child sees only the ``inherit_env`` part of
-    this process's environment, then ``base_env`` and what its service declares
-    (see deploy_scripts.local_env). ``max_instance`` of each spec is a hard cap
-    on how many instances of it run here at once. ``stop_timeout`` is how long
-    a child gets between SIGTERM and SIGKILL.
+    Each instance leads its own session and process group and logs to a file of
+    its own (in ``log_dir``, or a fresh temporary directory, kept after exit for
+    post mortems). Instances outlive this process, SIGKILL included: the data plane
+    keeps running while the Master is down, and a restarted Master takes them back
+    with :meth:`adopt` from the ``info`` of their ``DeployResult`` (pid, process
+    group, start time). A graceful stop (``stop_all``, or the registry's
+    ``close``) still stops them.
+
+    A child sees only the ``inherit_env`` part of this process's environment, then
+    ``base_env`` and what its service declares (see deploy_scripts.local_env).
+    ``max_instance`` of each spec is a hard cap on how many instances of it run
+    here at once. ``stop_timeout`` is how long an instance gets between SIGTERM
+    and SIGKILL.
     """
 
     def __init__(
@@ -75,7 +72,6 @@ class LocalProvider:
         *,
         log_dir: str | os.PathLike[str] | None = None,
         stop_timeout: float = 10.0,
-        death_signal: int = signal.SIGTERM,
         inherit_env: Iterable[str] = INHERITED_ENV,
     ) -> None:
         self._services = dict(services)
@@ -83,9 +79,8 @@ class LocalProvider:
         self._inherit_env = frozenset(inherit_env)
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._stop_timeout = stop_timeout
-        self._death_signal = int(death_signal)
-        self._instances: dict[str, _Instance] = {}
-        # __call__ and the stop handles run in worker threads, possibly together.
+        self._instances: dict[str, LocalInstance] = {}
+        # __call__, adopt and the stop handles run in worker threads, possibly together.
         self._guard = threading.Lock()
 
     def __call__(self, logger: logging.Logger, config: DeployConfig) -> DeployResult:
@@ -95,29 +90,50 @@ class LocalProvider:
         _check_executable(argv, spec.cwd)
         env = self._child_env(spec, instance_id, config)
         with self._guard:
-            self._reap_exited()
+            self._forget_exited()
             self._check_capacity(spec)
             instance = self._start(spec, instance_id, argv, env)
             self._instances[instance_id] = instance
-        logger.info("started %s (pid %d), log %s", instance_id, instance.proc.pid, instance.log)
-        return DeployResult(
-            instance_id=instance_id,
-            stop=functools.partial(self._stop, instance_id),
-            info={"pid": instance.proc.pid, "log": str(instance.log), "service": spec.name,
-                  "argv": argv},
-        )  # fmt: skip
+        logger.info("started %s (pid %d), log %s", instance_id, instance.pid, instance.log)
+        return self._result(instance)
+
+    def adopt(self, instance_id: str, info: Mapping[str, Any]) -> DeployResult | None:
+        """Take back an instance an earlier Master started, from its ``DeployResult.info``.
+
+        None when that process no longer runs, or its pid now names another
+        process (the start time or process group differ). DeployError when
+        ``info`` is not such a record. Adopting counts against ``max_instance``
+        but is never refused for it: the instance runs either way.
+        """
+        found = LocalInstance.from_info(instance_id, info)
+        with self._guard:
+            known = self._instances.get(instance_id)
+            if known is not None and not known.exited():
+                return self._result(known)
+            if found.exited():
+                return None
+            self._instances[instance_id] = found
+        _log.info("adopted %s (pid %d), log %s", instance_id, found.pid, found.log)
+        return self._result(found)
 
     def running(self) -> list[str]:
         """Ids of the instances whose process is still alive."""
         with self._guard:
-            alive = [i for i in self._instances.values() if not processes.has_exited(i.proc)]
-        return [i.instance_id for i in alive]
+            instances = list(self._instances.values())
+        return [i.instance_id for i in instances if not i.exited()]
 
     async def stop_all(self) -> None:
-        """Stop every instance this provider started, concurrently."""
+        """Stop every instance this provider started or adopted, concurrently."""
         with self._guard:
             ids = list(self._instances)
         await asyncio.gather(*(asyncio.to_thread(self._stop, i) for i in ids))
+
+    def _result(self, instance: LocalInstance) -> DeployResult:
+        return DeployResult(
+            instance_id=instance.instance_id,
+            stop=functools.partial(self._stop, instance.instance_id),
+            info=instance.info(),
+        )
 
     def _spec_for(self, config: DeployConfig) -> ServiceSpec:
         name = config.get("service_name")
@@ -147,13 +163,11 @@ class LocalProvider:
 
     def _start(
         self, spec: ServiceSpec, instance_id: str, argv: list[str], env: dict[str, str]
-    ) -> _Instance:
+    ) -> LocalInstance:
         log_path = self._log_directory() / f"{instance_id}.log"
         with open(log_path, "ab") as log:
-            proc = processes.spawn(
-                argv, env=env, cwd=spec.cwd, output=log, die_with_parent=self._death_signal
-            )
-        return _Instance(instance_id, spec.name, proc, log_path)
+            proc = processes.spawn(argv, env=env, cwd=spec.cwd, output=log)
+        return LocalInstance.started(instance_id, spec.name, proc, str(log_path), argv)
 
     def _log_directory(self) -> Path:
         if self._log_dir is None:
@@ -161,17 +175,17 @@ class LocalProvider:
         self._log_dir.mkdir(parents=True, exist_ok=True)
         return self._log_dir
 
-    def _reap_exited(self) -> None:
+    def _forget_exited(self) -> None:
         # An instance that exited by itself no longer counts against max_instance;
         # its group is still cleaned up so nothing it started lingers.
         for instance_id, instance in list(self._instances.items()):
-            if processes.has_exited(instance.proc):
+            if instance.exited():
                 del self._instances[instance_id]
-                processes.terminate(instance.proc, 0)
+                instance.stop(0)
 
     def _stop(self, instance_id: str) -> Any:
         with self._guard:
             instance = self._instances.pop(instance_id, None)
         if instance is None:
             return None  # already stopped: a repeated stop is harmless
-        return processes.terminate(instance.proc, self._stop_timeout)
+        return instance.stop(self._stop_timeout)

@@ -1,13 +1,15 @@
 """A throwaway "master" process: deploys one LOCAL child, reports on it, sleeps.
 
 The deploy runs in a pool thread that stays alive until the child is fully up
-and then exits. A death signal wrongly tied to that thread would kill the
-child at that moment; this process says whether the child survived it.
+and then exits; a child wrongly tied to that thread would die at that moment.
+It prints one JSON line: the instance id, the result's ``info`` (what a new
+Master adopts it by) and whether the child was still alive after the thread left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -28,7 +30,7 @@ def _wait_for(path: Path, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-async def _deploy(report_dir: Path) -> int:
+async def _deploy(report_dir: Path) -> DeployResult:
     here = str(Path(__file__).parent)
     spec = ServiceSpec(
         "child", module="child_app", cwd=here, env={"FV_REPORT_DIR": str(report_dir)}
@@ -44,7 +46,7 @@ async def _deploy(report_dir: Path) -> int:
     scripts.set_deploy_functions("LOCAL", deploy)
     result = await scripts.deploy({"provider": "LOCAL", "service_name": "child"})
     assert result is not None
-    return int(result.info["pid"])
+    return result
 
 
 def _has_exited(pid: int) -> bool:
@@ -52,9 +54,11 @@ def _has_exited(pid: int) -> bool:
 
 
 def main() -> None:
-    pid = asyncio.run(_deploy(Path(sys.argv[1])))  # joins the pool thread on the way out
+    result = asyncio.run(_deploy(Path(sys.argv[1])))  # joins the pool thread on the way out
     time.sleep(_GRACE)
-    print(pid, "dead" if _has_exited(pid) else "alive", flush=True)
+    alive = not _has_exited(int(result.info["pid"]))
+    report = {"instance_id": result.instance_id, "info": result.info, "alive": alive}
+    print(json.dumps(report), flush=True)
     while True:
         time.sleep(3600)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -157,31 +155,6 @@ async def test_missing_program_is_reported_before_anything_starts(
     with pytest.raises(DeployError, match="'fogverse-no-such-program'"):
         await _registry(provider).deploy({"service_name": "ghost"})
     assert provider.running() == []
-
-
-async def test_children_die_when_the_master_is_killed(report_dir: Path) -> None:
-    if not sys.platform.startswith("linux"):
-        pytest.skip("parent-death signals are Linux only")
-    master = subprocess.Popen(
-        [sys.executable, str(HERE / "fake_master.py"), str(report_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert master.stdout is not None
-        line = await asyncio.to_thread(master.stdout.readline)
-        pid_text, state = line.split()
-        child_pid = int(pid_text)
-        # The pool thread that started the child has exited; the child must not care.
-        assert state == "alive"
-        assert not process_gone(child_pid)
-        assert psutil.Process(child_pid).ppid() == master.pid
-        master.send_signal(signal.SIGKILL)
-        master.wait()
-        await wait_until(lambda: process_gone(child_pid))
-    finally:
-        master.kill()
-        master.wait()
 
 
 @pytest.mark.parametrize(
