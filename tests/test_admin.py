@@ -12,6 +12,7 @@ import pytest_asyncio
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from fogverse.admin import AdminError, KafkaAdmin
+from tests.polling import wait_for_value
 
 pytestmark = pytest.mark.kafka
 
@@ -34,6 +35,9 @@ def consumers(kafka_bootstrap: str) -> Iterator[Callable[..., Consumer]]:
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                # A member whose leave request is lost (a loaded machine) is dropped
+                # after this, not after the 45 s default.
+                "session.timeout.ms": 6000,
                 **conf,
             }
         )
@@ -51,14 +55,6 @@ def produce(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:
         for i in range(count):
             producer.produce(topic, f"m{i}".encode(), partition=partition)
     assert producer.flush(30) == 0
-
-
-async def eventually(probe: Callable[[], Any], expected: Any, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (value := await probe()) != expected:
-        assert loop.time() < deadline, f"still {value!r}, expected {expected!r}"
-        await asyncio.sleep(0.2)
 
 
 # -- topics and partitions ----------------------------------------------------
@@ -208,7 +204,7 @@ async def test_member_count_follows_consumers_joining_and_leaving(
             consumer.subscribe([topic])
         for poller in pollers:
             poller.start()
-        await eventually(lambda: kadmin.group_member_count(group), 2)
+        await wait_for_value(lambda: kadmin.group_member_count(group), 2)
         ids = await kadmin.group_member_ids(group)
         for poller in pollers:  # a consumer answers memberid() only between polls
             await asyncio.to_thread(poller.stop)
@@ -217,7 +213,7 @@ async def test_member_count_follows_consumers_joining_and_leaving(
         pollers.append(Poller(joined[1]))  # the one who stays serves the rebalance
         pollers[-1].start()
         await asyncio.to_thread(joined[0].close)
-        await eventually(lambda: kadmin.group_member_count(group), 1)
+        await wait_for_value(lambda: kadmin.group_member_count(group), 1)
     finally:
         for poller in pollers:
             await asyncio.to_thread(poller.stop)

@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from fogverse.broker import EmbeddedBroker, kafka_bootstrap
 from fogverse.constants import ENV_BOOTSTRAP
+from tests.polling import wait_until_sync
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("kafka_jars")]
 
@@ -42,15 +43,6 @@ def _gone(proc: psutil.Process) -> bool:
         return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def _wait_gone(proc: psutil.Process) -> bool:
-    deadline = time.monotonic() + EXIT_TIMEOUT_S
-    while not _gone(proc):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def _read_bootstrap(proc: subprocess.Popen[bytes], stderr: Path) -> str:
@@ -115,7 +107,8 @@ def test_jvm_dies_when_its_python_parent_is_killed(cli_broker: Any) -> None:
     proc.kill()
     proc.wait()
 
-    assert _wait_gone(jvm), "the JVM outlived its SIGKILLed parent"
+    wait_until_sync(lambda: _gone(jvm), timeout=EXIT_TIMEOUT_S,
+                    what="the JVM to die with its SIGKILLed parent")
 
 
 def test_broker_started_from_a_short_lived_thread_outlives_the_thread() -> None:

@@ -1,18 +1,17 @@
-"""Shared helpers for the deploy tests: waiting for outcomes, reading child reports."""
+"""Shared helpers for the deploy tests: reading child reports, telling a process is gone."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from deploy_scripts import ServiceSpec
+from tests.polling import wait_until
 
-__all__ = ["HERE", "child_spec", "process_gone", "read_report", "wait_until"]
+__all__ = ["HERE", "child_spec", "process_gone", "read_report"]
 
 HERE = Path(__file__).parent
 
@@ -25,19 +24,9 @@ def process_gone(pid: int) -> bool:
         return True
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Wait for an outcome, failing if it has not happened by the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        await asyncio.sleep(0.05)
-
-
 async def read_report(report_dir: Path, instance_id: str) -> dict[str, Any]:
     path = report_dir / f"{instance_id}.json"
-    await wait_until(path.exists)
+    await wait_until(path.exists, what=f"the report of {instance_id}")
     report: dict[str, Any] = json.loads(path.read_text())
     return report
 

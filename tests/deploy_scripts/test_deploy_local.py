@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from deploy_helpers import HERE, child_spec, process_gone, read_report, wait_until
+from deploy_helpers import HERE, child_spec, process_gone, read_report
 
 from deploy_scripts import (
     DeployError,
@@ -20,6 +20,7 @@ from deploy_scripts import (
     UnknownServiceError,
 )
 from fogverse.errors import ConfigError
+from tests.polling import wait_until
 
 MakeProvider = Callable[..., LocalProvider]
 

@@ -19,6 +19,7 @@ from fogverse.parallel import ParallelConsumer, Processor
 from tests.conftest import create_topic
 from tests.kafka_io import MSGPACK, Record, produce, read
 from tests.parallel.procs import Echo, Jitter, Picky, Poison, SlowZero, Tagged
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -92,9 +93,8 @@ async def test_sigkill_of_a_worker_mid_run_loses_nothing(
     stage = _stage(Tagged(delay=0.005), src, dst, kafka_bootstrap, unique("kill"),
                    process_number=2, max_messages=count)
     running = asyncio.create_task(stage.run())
-    while stage.stats.acked < 40:
-        assert not running.done(), running
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: stage.stats.acked >= 40 or running.done(), what="40 acked messages")
+    assert not running.done(), running
     victim = stage.worker_pids[0]
     os.kill(victim, signal.SIGKILL)
     await asyncio.wait_for(running, 90)

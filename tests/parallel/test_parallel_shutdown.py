@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 
 from tests.conftest import create_topic
 from tests.kafka_io import produce, read
+from tests.polling import wait_until_sync
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -43,13 +43,6 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return alive
-
-
-def _wait_gone(procs: list[psutil.Process], timeout: float = 15) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
-    while (left := _alive(procs)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
 
 
 def _running_stage(servers: str, src: str, dst: str, group: str
@@ -80,7 +73,7 @@ def test_sigterm_drains_commits_and_leaves_no_process_behind(
     app.send_signal(signal.SIGTERM)
     out, _ = app.communicate(timeout=60)
     assert app.returncode == 0, out
-    assert not _wait_gone(workers), "processes outlived the stage"
+    wait_until_sync(lambda: not _alive(workers), timeout=15, what="no process to outlive the stage")
     consumed = int(out.rsplit("consumed=", 1)[1].split()[0])
     assert consumed < count, "the test stopped too late to be mid-stream"
 
@@ -103,4 +96,5 @@ def test_workers_die_with_a_sigkilled_stage(
 
     app.kill()
     app.communicate(timeout=30)
-    assert not _wait_gone(workers), "workers outlived a SIGKILLed stage"
+    wait_until_sync(lambda: not _alive(workers), timeout=15,
+                    what="no worker to outlive a SIGKILLed stage")

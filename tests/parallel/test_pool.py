@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +19,7 @@ from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
 from fogverse.parallel.pool import ProcessPool
 from fogverse.parallel.processor import pack_for_workers
 from tests.parallel.procs import BadSetup, Echo, Hangs, Picky, Poison, Silent, Tagged
+from tests.polling import wait_until
 
 Results = dict[Any, Outcome]
 
@@ -41,11 +41,8 @@ class Harness:
         self.pool.submit(owner, msgpack.packb(value), CT_MSGPACK)
 
     async def wait_for(self, count: int, timeout: float = 30) -> Results:
-        async def settle() -> None:
-            while len(self.results) < count:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(settle(), timeout)
+        await wait_until(lambda: len(self.results) >= count, timeout=timeout, interval=0.01,
+                         what=f"{count} results")
         return self.results
 
     def value(self, owner: Any) -> Any:
