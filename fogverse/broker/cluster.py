@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Self
 
+from fogverse import processes
 from fogverse.broker import embedded
 from fogverse.broker.embedded import (
     FORMAT_TIMEOUT_S,
@@ -309,8 +310,8 @@ def _broker_ids(admin: Any) -> set[int]:
 
 def _spawn(cmd: list[str], node: _Node) -> subprocess.Popen[bytes]:
     assert node.log_file is not None
-    return embedded._spawner.spawn(cmd, node.log_file)
+    return embedded._spawn(cmd, node.log_file)
 
 
 def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    embedded._terminate(proc, timeout)
+    processes.terminate(proc, timeout)
