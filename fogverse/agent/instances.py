@@ -7,32 +7,26 @@ group, logs to a file of its own, and is sent SIGTERM if the agent dies, so a
 lost agent never leaves instances the master would then run twice. A lost
 *master* changes nothing here: the instances keep running.
 
-Call :meth:`InstanceSupervisor.start` from a thread that lives as long as the
-agent (its event loop's): Linux sends the death signal when the *thread* that
-forked the child ends.
+Children are started and stopped through :mod:`fogverse.processes`, which says
+why every fork happens on one long-lived thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
+from fogverse import processes
 from fogverse.constants import ENV_INSTANCE_ID, ENV_NODE_ID, ENV_SERVICE_NAME
 from fogverse.wire.nodes import InstanceEvent, InstanceStart
 
 __all__ = ["InstanceSupervisor"]
-
-_LAUNCHER: Final = Path(__file__).with_name("_launch.py")
-_POLL_S: Final = 0.02
 
 
 @dataclass
@@ -73,9 +67,8 @@ class InstanceSupervisor:
                ENV_SERVICE_NAME: order.service_name, ENV_NODE_ID: self.node_id}
         try:
             with open(log_path, "ab") as log:
-                proc = subprocess.Popen(
-                    argv, env=env, cwd=order.cwd, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                proc = processes.spawn(
+                    argv, output=log, env=env, cwd=order.cwd, die_with_parent=self._death_signal
                 )
         except OSError as exc:
             return self._event(order.instance_id, "refused", order.service_name,
@@ -86,8 +79,7 @@ class InstanceSupervisor:
 
     def _argv(self, order: InstanceStart) -> list[str]:
         command = [sys.executable, "-m", order.module] if order.module else list(order.command)
-        return [sys.executable, "-S", str(_LAUNCHER), str(os.getpid()),
-                str(self._death_signal), "--", *command, *order.args]
+        return [*command, *order.args]
 
     def _logs(self) -> Path:
         if self._log_dir is None:
@@ -99,10 +91,9 @@ class InstanceSupervisor:
         """Events for instances that exited by themselves since the last call."""
         events = []
         for instance_id, child in list(self._children.items()):
-            code = child.proc.poll()
-            if code is not None:
+            if processes.has_exited(child.proc):
                 del self._children[instance_id]
-                _kill_group(child.proc.pid, signal.SIGKILL)  # whatever it left behind
+                code = processes.terminate(child.proc, 0.0)  # whatever it left behind
                 events.append(self._event(instance_id, "exited", child.service, pid=child.proc.pid,
                                           exit_code=code, detail=str(child.log)))
         return events
@@ -117,20 +108,12 @@ class InstanceSupervisor:
         if child is None:
             return None
         proc = child.proc
-        _kill_group(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(_POLL_S)
-        _kill_group(proc.pid, signal.SIGKILL)
-        code = proc.wait()
+        if hard:
+            processes.signal_group(proc.pid, signal.SIGKILL)
+        code = processes.terminate(proc, 0.0 if hard else grace)
         return self._event(instance_id, "stopped", child.service, pid=proc.pid, exit_code=code)
 
     def _event(self, instance_id: str, state: str, service: str, *, pid: int | None = None,
                exit_code: int | None = None, detail: str = "") -> InstanceEvent:
         return InstanceEvent(self.node_id, instance_id, state, service, pid, exit_code, detail)
 
-
-def _kill_group(pgid: int, sig: int) -> None:
-    # Either error means the whole group is already gone.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
