@@ -14,7 +14,7 @@ from fogverse.errors import (
     EncodeError,
     FogVerseError,
     MissingDependencyError,
-    SourceExhausted,
+    SourceExhaustedError,
 )
 from fogverse.frames import FrameCodec
 from fogverse.heartbeat import HeartbeatReporter
@@ -95,7 +95,7 @@ __all__ = [
     "ProducerObserver",
     "RawCodec",
     "Runnable",
-    "SourceExhausted",
+    "SourceExhaustedError",
     "StageConfig",
     "StageError",
     "StageStats",

@@ -30,6 +30,6 @@ class MissingDependencyError(FogVerseError, ImportError):
     """An optional dependency is not installed; the message names what to install."""
 
 
-class SourceExhausted(FogVerseError):
+class SourceExhaustedError(FogVerseError):
     """Raised by a source's ``receive`` when it has nothing more to give (the end of a
     video file, a closed in-process storage): the stage stops gracefully."""

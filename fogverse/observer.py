@@ -22,7 +22,13 @@ from typing import Any, TypedDict
 
 from confluent_kafka import Producer as KafkaProducer
 
-from fogverse.constants import DEFAULT_CONTROL_TOPIC
+from fogverse.constants import (
+    DEFAULT_CONTROL_TOPIC,
+    ENV_CONTROL_KEY,
+    ENV_INSTANCE_ID,
+    ENV_NODE_ID,
+    ENV_SERVICE_NAME,
+)
 from fogverse.control import (
     MIN_HEARTBEAT_INTERVAL,
     AutoScaleRequest,
@@ -44,12 +50,6 @@ __all__ = [
     "control_key_from_env",
 ]
 
-ENV_INSTANCE_ID = "FOGVERSE_INSTANCE_ID"
-"""Set by deploy providers so heartbeats carry the id the master deployed."""
-ENV_SERVICE_NAME = "FOGVERSE_SERVICE_NAME"
-ENV_NODE_ID = "FOGVERSE_NODE_ID"
-ENV_CONTROL_KEY = "FOGVERSE_CONTROL_KEY"
-"""Shared secret for signing control messages (HMAC); unset means unsigned."""
 
 log = logging.getLogger("fogverse.observer")
 

@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any
 
 from fogverse.constants import ENV_DEVICE
-from fogverse.errors import ConfigError, SourceExhausted
+from fogverse.errors import ConfigError, SourceExhaustedError
 from fogverse.frames import require_cv2
 from fogverse.runtime.producer import Producer
 
@@ -206,7 +206,7 @@ class OpenCVConsumer(Producer):
         done = self._source_end
         if isinstance(done, BaseException):
             raise done
-        raise SourceExhausted(f"{done}: {self._device}")
+        raise SourceExhaustedError(f"{done}: {self._device}")
 
     def _ensure_reader(self) -> None:
         if self._reader is not None:

@@ -16,7 +16,7 @@ the latest frame, and the replaced ones are counted in ``dropped``);
 ``keep_messages=True`` is a bounded queue whose ``send`` waits for room.
 
 A stop of either side stops both: when the storage stops, ``get`` hands out what
-is left and then raises :class:`~fogverse.errors.SourceExhausted`, which ends the
+is left and then raises :class:`~fogverse.errors.SourceExhaustedError`, which ends the
 sender gracefully; when a sender's task ends, the storage stops.
 
 The receiving stage commits an input once its item is stored, so items still in
@@ -31,7 +31,7 @@ from collections import deque
 from typing import Any
 
 from fogverse.context import Headers, StoredItem
-from fogverse.errors import SourceExhausted
+from fogverse.errors import SourceExhaustedError
 from fogverse.runtime.runnable import Runnable
 
 __all__ = ["ConsumerStorage"]
@@ -98,12 +98,12 @@ class ConsumerStorage(Runnable):
     # -- the sending side -------------------------------------------------------------
 
     async def get(self) -> StoredItem:
-        """The next item; waits for one. Raises SourceExhausted once the storage
+        """The next item; waits for one. Raises SourceExhaustedError once the storage
         stopped and is empty."""
         self._watch_reader()
         await self._wait(lambda: bool(self._items) or self._storage_done)
         if not self._items:
-            raise SourceExhausted(f"{self.name} stopped")
+            raise SourceExhaustedError(f"{self.name} stopped")
         item = self._items.popleft()
         self._notify()
         return item

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from fogverse import ConsumerStorage, MessageContext, SourceExhausted
+from fogverse import ConsumerStorage, MessageContext, SourceExhaustedError
 
 
 class Storage(ConsumerStorage):
@@ -47,7 +47,7 @@ async def test_a_finished_storage_hands_out_what_is_left_then_ends_the_reader() 
     storage._storage_done = True  # what run() does when the receiving stage stops
     storage._notify()
     assert (await storage.get()).data == "last"
-    with pytest.raises(SourceExhausted):
+    with pytest.raises(SourceExhaustedError):
         await storage.get()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fogverse.config import StageConfig
 from fogverse.context import MessageContext, StoredItem
-from fogverse.errors import ConfigError, SourceExhausted
+from fogverse.errors import ConfigError, SourceExhaustedError
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.runnable import Runnable
 
@@ -48,7 +48,7 @@ class Producer(Runnable):
             flight = self._in_flight(MessageContext(None, headers=[self._created_now()]), delivery)
             try:
                 data = await self._receive(flight, is_async)
-            except SourceExhausted as end:
+            except SourceExhaustedError as end:
                 log.info("%s: source finished (%s), stopping", self.name, end)
                 self.stop()
                 break
