@@ -198,8 +198,13 @@ async def _apply_one(server: str, client: AdminClient, admin: KafkaAdmin,
     current = await admin.partition_count(topic.name)
     if current is None:
         await admin.ensure_topic(topic.name, topic.partitions, topic.config)
-        return TopicChange(server, topic.name, "created",
-                           f"{topic.partitions} partition(s)")
+        now = await admin.partition_count(topic.name)
+        # Someone may have created it first (a producer's auto-create, another
+        # stage's apply); then it is brought in line below like any existing topic.
+        if now == topic.partitions and not await _differing_configs(client, topic):
+            return TopicChange(server, topic.name, "created",
+                               f"{topic.partitions} partition(s)")
+        current = now or 0
     done: list[str] = []
     if current < topic.partitions:
         await admin.ensure_partitions(topic.name, topic.partitions)

@@ -14,6 +14,7 @@ from fogverse.broker import EmbeddedBroker
 from fogverse.cli import main as cli_main
 from fogverse.topics import apply_topic_file, load_topic_file
 from tests.kafka_io import produce_msgpack, read
+from tests.polling import wait_until
 
 FOGVERSE_STYLE = """\
 server:
@@ -78,6 +79,12 @@ def partitions(servers: str, topic: str) -> int:
     return len(admin.list_topics(topic, timeout=30).topics[topic].partitions)
 
 
+def listed_partitions(servers: str, topic: str) -> int:
+    """Partitions of ``topic`` if the cluster lists it, else 0; never auto-creates it."""
+    listed = AdminClient({"bootstrap.servers": servers}).list_topics(timeout=30).topics
+    return len(listed[topic].partitions) if topic in listed else 0
+
+
 @pytest.fixture(scope="module")
 def cloud_kafka(kafka_jars: Path) -> Iterator[str]:
     """A second real cluster, as FogVerse's cloud Kafka beside the edge one."""
@@ -132,6 +139,9 @@ async def test_a_stage_applies_topic_yaml_and_bridges_two_clusters(
                    consumer_servers=kafka_bootstrap, producer_servers=cloud_kafka,
                    group_id=unique("bridge"), max_messages=20, heartbeat=False)
     task = asyncio.create_task(stage.run())
+    # Produce only once the stage made the topic: a producer first would auto-create it.
+    await wait_until(lambda: task.done() or listed_partitions(kafka_bootstrap, names["input"]),
+                     what="the stage to apply topic.yaml", interval=0.2)
     await asyncio.to_thread(produce_msgpack, kafka_bootstrap, names["input"],
                             [{"n": i} for i in range(20)])
     await asyncio.wait_for(task, 120)
