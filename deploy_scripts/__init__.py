@@ -10,6 +10,7 @@ from deploy_scripts.errors import DeployError, UnknownProviderError, UnknownServ
 from deploy_scripts.local import LocalProvider
 from deploy_scripts.registry import AdoptFunction, DeployFunction, DeployScripts
 from deploy_scripts.result import DeployResult
+from deploy_scripts.version import ServiceVersion, VersionNeeds
 
 __all__ = [
     "AdoptFunction",
@@ -20,6 +21,8 @@ __all__ = [
     "DeployScripts",
     "LocalProvider",
     "ServiceSpec",
+    "ServiceVersion",
     "UnknownProviderError",
     "UnknownServiceError",
+    "VersionNeeds",
 ]

@@ -26,7 +26,8 @@ from typing import Protocol
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownServiceError
 from deploy_scripts.result import DeployResult
-from fogverse.constants import EXTRA_NODE_ID, PROVIDER_AGENT
+from deploy_scripts.version import versioned_spec
+from fogverse.constants import EXTRA_NODE_ID, INFO_VERSION, PROVIDER_AGENT
 from fogverse.wire.nodes import InstanceEvent, InstanceStart, InstanceStop
 
 __all__ = ["AgentProvider", "Fleet"]
@@ -92,7 +93,7 @@ class AgentProvider:
         return DeployResult(
             instance_id=instance_id,
             stop=functools.partial(self._stop, instance_id),
-            info={"service": spec.name, "node": node,
+            info={"service": spec.name, "node": node, INFO_VERSION: spec.version,
                   "scale_in_rank": functools.partial(self.scale_in_rank, instance_id)},
         )
 
@@ -106,7 +107,7 @@ class AgentProvider:
         if spec.module is None and spec.command is None:
             raise DeployError(f"service {name!r} declares neither module nor command: an "
                               "agent cannot know what to run")
-        return spec
+        return versioned_spec(spec, config)
 
     def _start_somewhere(self, spec: ServiceSpec, instance_id: str,
                          avoid: tuple[str, ...], pinned: str | None = None) -> str:

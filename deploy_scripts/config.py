@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypedDict
 
+from deploy_scripts.version import DECLARED_VERSION, IMAGE_PROVIDERS, ServiceVersion, retagged
 from fogverse.constants import PROVIDER_LOCAL
 from fogverse.errors import ConfigError
 
@@ -40,6 +41,8 @@ class ServiceSpec:
     ``source_topic``/``target_topic`` pin the stage the service runs (and let the
     master manage it before any request), ``group_id`` is its consumer group, and
     ``extra_configs`` are passed to the deploy function, winning over a request's.
+    ``version`` names the service as declared; ``versions`` are the other versions
+    it may be rolled out to (deploy_scripts.version; tables or ServiceVersion).
     """
 
     name: str
@@ -54,6 +57,8 @@ class ServiceSpec:
     target_topic: str | None = None
     group_id: str | None = None
     extra_configs: Mapping[str, Any] = field(default_factory=dict)
+    version: str = DECLARED_VERSION
+    versions: Mapping[str, ServiceVersion] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"ServiceSpec({self.name!r})"
@@ -69,6 +74,13 @@ class ServiceSpec:
                 raise ConfigError(f"{where}.command", (), "empty argv")
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
         object.__setattr__(self, "extra_configs", MappingProxyType(dict(self.extra_configs)))
+        if not isinstance(self.version, str) or not self.version:
+            raise ConfigError(f"{where}.version", self.version, "expected a version name")
+        if not isinstance(self.versions, Mapping):
+            raise ConfigError(f"{where}.versions", self.versions, "expected a table of versions")
+        object.__setattr__(self, "versions", MappingProxyType({
+            str(n): ServiceVersion.from_record(v, str(n), f"{where}.versions.{n}")
+            for n, v in self.versions.items()}))
         low, high = self.min_instance, self.max_instance
         if not (_count(low) and _count(high) and low <= high and high >= 1):
             raise ConfigError(f"{where}.min_instance/max_instance", (low, high),
@@ -78,6 +90,21 @@ class ServiceSpec:
     def launchable(self) -> bool:
         """Whether the built-in LOCAL provider knows how to start it."""
         return self.module is not None or self.command is not None
+
+    def version_named(self, name: str) -> ServiceVersion:
+        """The version called ``name``: declared, or for an image provider a tag of the image.
+
+        ConfigError (naming the versions it knows) for any other name."""
+        if name in self.versions:
+            return self.versions[name]
+        if name == self.version:
+            return ServiceVersion(name)
+        image = self.extra_configs.get("image")
+        if self.provider in IMAGE_PROVIDERS and isinstance(image, str) and image:
+            return ServiceVersion(name, image=retagged(image, name))
+        known = ", ".join(sorted({self.version, *self.versions}))
+        raise ConfigError(f"services.{self.name}.versions.{name}", None,
+                          f"no such version of {self.name!r}; declared: {known}")
 
     def argv(self, python: str) -> list[str]:
         """The command line that starts one instance, using ``python`` for modules."""

@@ -24,15 +24,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from deploy_scripts.config import DeployConfig
-from deploy_scripts.docker_spec import DockerServiceSpec
+from deploy_scripts.docker_spec import DockerServiceSpec, docker_version
 from deploy_scripts.errors import DeployError, UnknownServiceError
 from deploy_scripts.result import DeployResult
+from deploy_scripts.version import DECLARED_VERSION, version_of
 from fogverse.constants import (
     ENV_INSTANCE_ID,
     ENV_SERVICE_NAME,
+    INFO_VERSION,
     LABEL_INSTANCE_ID,
     LABEL_MASTER_ID,
     LABEL_SERVICE,
+    LABEL_VERSION,
     PROVIDER_DOCKER,
 )
 
@@ -163,9 +166,10 @@ class DockerProvider:
         if name is None:
             raise DeployError("deploy config has no 'service_name'; DOCKER needs one")
         try:
-            return self._services[name]
+            spec = self._services[name]
         except KeyError:
             raise UnknownServiceError(name, PROVIDER_DOCKER, self._services) from None
+        return docker_version(spec, version_of(config))
 
     def _labels(self, spec: DockerServiceSpec, instance_id: str) -> dict[str, str]:
         return {**spec.labels, LABEL_SERVICE: spec.name, LABEL_INSTANCE_ID: instance_id,
@@ -218,11 +222,15 @@ class DockerProvider:
         return container
 
     def _check_capacity(self, spec: DockerServiceSpec) -> None:
-        live = [c for c in self._list({LABEL_SERVICE: spec.name}) if c.status in _LIVE_STATES]
+        # The cap is per version: a rollout runs the new beside the old for a while.
+        version = spec.labels.get(LABEL_VERSION, DECLARED_VERSION)
+        live = [c for c in self._list({LABEL_SERVICE: spec.name}) if c.status in _LIVE_STATES
+                and c.labels.get(LABEL_VERSION, DECLARED_VERSION) == version]
         if len(live) >= spec.max_instance:
             raise DockerDeployError(
                 AT_CAPACITY,
-                f"service {spec.name!r} already runs {len(live)} container(s), its max_instance;"
+                f"service {spec.name!r} already runs {len(live)} container(s) of version"
+                f" {version!r}, its max_instance;"
                 " raise max_instance to allow more",
             )
 
@@ -282,7 +290,8 @@ class DockerProvider:
             stop=functools.partial(self._stop_container, container.id),
             info={"container_id": container.id, "labels": labels,
                   "service": labels.get(LABEL_SERVICE), "image": container.attrs.get(
-                      "Config", {}).get("Image")},
+                      "Config", {}).get("Image"),
+                  INFO_VERSION: labels.get(LABEL_VERSION, DECLARED_VERSION)},
         )  # fmt: skip
 
     def _stop_container(self, container_id: str) -> int | None:

@@ -19,15 +19,18 @@ In the master's config a DOCKER service keeps the common keys (``command``, ``en
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from deploy_scripts.version import ServiceVersion
+from fogverse.constants import ENV_VERSION, LABEL_VERSION
 from fogverse.errors import ConfigError
 
-__all__ = ["DockerServiceSpec", "docker_service"]
+__all__ = ["DockerServiceSpec", "docker_service", "docker_version"]
 
 _MEMORY = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
 _RESTART = re.compile(r"^(no|always|unless-stopped|on-failure(:\d+)?)$")
@@ -137,3 +140,20 @@ def docker_service(
         field_name = exc.setting.rpartition(".")[2]
         why = str(exc).rpartition(": ")[2]
         raise ConfigError(f"{where}.{field_name}", exc.value, why) from None
+
+
+def docker_version(spec: DockerServiceSpec, version: ServiceVersion | None) -> DockerServiceSpec:
+    """``spec`` as ``version`` runs it: its image, its command (a module runs as
+    ``python3 -m``), its env over the declared one."""
+    if version is None:
+        return spec
+    command = spec.command
+    if version.module is not None:
+        command = ("python3", "-m", version.module)
+    elif version.command is not None:
+        command = version.command
+    return dataclasses.replace(
+        spec, image=version.image or spec.image, command=command,
+        env={**spec.env, **version.env, ENV_VERSION: version.name},
+        labels={**spec.labels, LABEL_VERSION: version.name},
+    )  # fmt: skip

@@ -20,6 +20,7 @@ from deploy_scripts.errors import DeployError, UnknownServiceError
 from deploy_scripts.local_env import INHERITED_ENV, child_env, declared_env
 from deploy_scripts.local_instance import LocalInstance
 from deploy_scripts.result import DeployResult
+from deploy_scripts.version import versioned_spec
 from fogverse import processes
 from fogverse.constants import PROVIDER_LOCAL
 
@@ -140,9 +141,10 @@ class LocalProvider:
         if name is None:
             raise DeployError("deploy config has no 'service_name'; LOCAL needs one")
         try:
-            return self._services[name]
+            spec = self._services[name]
         except KeyError:
             raise UnknownServiceError(name, LOCAL, self._services) from None
+        return versioned_spec(spec, config)
 
     def _child_env(
         self, spec: ServiceSpec, instance_id: str, config: DeployConfig
@@ -154,10 +156,13 @@ class LocalProvider:
         )  # fmt: skip
 
     def _check_capacity(self, spec: ServiceSpec) -> None:
-        alive = sum(1 for i in self._instances.values() if i.service == spec.name)
+        # The cap is per version: a rollout runs the new beside the old for a while.
+        alive = sum(1 for i in self._instances.values()
+                    if i.service == spec.name and i.version == spec.version)
         if alive >= spec.max_instance:
             raise DeployError(
-                f"service {spec.name!r} already runs {alive} instance(s), its max_instance;"
+                f"service {spec.name!r} already runs {alive} instance(s) of version"
+                f" {spec.version!r}, its max_instance;"
                 " raise ServiceSpec.max_instance to allow more"
             )
 
@@ -167,7 +172,8 @@ class LocalProvider:
         log_path = self._log_directory() / f"{instance_id}.log"
         with open(log_path, "ab") as log:
             proc = processes.spawn(argv, env=env, cwd=spec.cwd, output=log)
-        return LocalInstance.started(instance_id, spec.name, proc, str(log_path), argv)
+        return LocalInstance.started(instance_id, spec.name, proc, str(log_path), argv,
+                                     spec.version)
 
     def _log_directory(self) -> Path:
         if self._log_dir is None:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy_scripts.errors import DeployError
+from deploy_scripts.version import DECLARED_VERSION, instance_version
 from fogverse import processes
+from fogverse.constants import INFO_VERSION
 from fogverse.processes import ProcessIdentity
 
 __all__ = ["LocalInstance"]
@@ -30,18 +32,19 @@ class LocalInstance:
     log: str
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
+    version: str = DECLARED_VERSION
 
     @classmethod
     def started(
         cls, instance_id: str, service: str, proc: subprocess.Popen[bytes], log: str,
-        argv: list[str],
+        argv: list[str], version: str = DECLARED_VERSION,
     ) -> LocalInstance:  # fmt: skip
         try:
             identity = ProcessIdentity.of(proc.pid)  # an unreaped zombie still answers
         except ProcessLookupError:
             processes.terminate(proc, 0)
             raise DeployError(f"{instance_id} exited at once; see its log {log}") from None
-        return cls(instance_id, service, identity, log, argv, proc)
+        return cls(instance_id, service, identity, log, argv, proc, version)
 
     @classmethod
     def from_info(cls, instance_id: str, info: Mapping[str, Any]) -> LocalInstance:
@@ -54,12 +57,13 @@ class LocalInstance:
         if not isinstance(service, str) or not service:
             raise DeployError(f"cannot adopt {instance_id}: 'service' must be a name,"
                               f" got {service!r}")
-        return cls(instance_id, service, identity, str(log), [str(a) for a in argv])
+        return cls(instance_id, service, identity, str(log), [str(a) for a in argv],
+                   version=instance_version(info))
 
     def info(self) -> dict[str, Any]:
         """What finds this instance again after a restart (plain, msgpack-safe values)."""
         return {**self.identity.to_info(), "service": self.service, "log": self.log,
-                "argv": list(self.argv)}
+                "argv": list(self.argv), INFO_VERSION: self.version}
 
     @property
     def pid(self) -> int:

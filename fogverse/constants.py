@@ -37,10 +37,21 @@ SINGLE_NODE_PROVIDERS: Final = frozenset({PROVIDER_LOCAL, PROVIDER_DOCKER})
 EXTRA_NODE_ID: Final = "node_id"
 """Key in a DeployConfig's ``extra_configs``: the node the master's scheduler chose."""
 
+EXTRA_VERSION: Final = "fogverse_version"
+"""Key in a DeployConfig's ``extra_configs``: the version to start (a ServiceVersion record;
+see deploy_scripts.version). Set by the master only, never taken from a request."""
+
+INFO_VERSION: Final = "version"
+"""Key in a DeployResult's ``info``: the name of the version the instance runs."""
+
+ENV_VERSION: Final = "FOGVERSE_VERSION"
+"""Set on each instance a provider starts: the name of the version it runs."""
+
 # Container labels the DOCKER provider sets, so a restarted master finds its own.
 LABEL_SERVICE: Final = "io.fogverse.service"
 LABEL_INSTANCE_ID: Final = "io.fogverse.instance-id"
 LABEL_MASTER_ID: Final = "io.fogverse.master-id"
+LABEL_VERSION: Final = "io.fogverse.version"
 
 DEFAULT_CONTROL_TOPIC: Final = "fogverse-control"
 """Heartbeats, auto-scale requests and stop notices travel here."""

@@ -72,6 +72,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from deploy_scripts import ServiceSpec
+from deploy_scripts.version import DECLARED_VERSION
 from fogverse.constants import (
     DEFAULT_CONTROL_TOPIC,
     DEFAULT_LOCK_PORT,
@@ -393,7 +394,7 @@ def _service(name: str, conf: Mapping[str, Any]) -> ServiceSpec:
     command = conf.get("command")
     if command is not None and (not isinstance(command, list | tuple) or not command):
         raise ConfigError(f"{where}.command", command, "expected a non-empty list of strings")
-    for key in ("env", "extra_configs"):
+    for key in ("env", "extra_configs", "versions"):
         if not isinstance(conf.get(key) or {}, Mapping):
             raise ConfigError(f"{where}.{key}", conf[key], "expected a table / mapping")
     for key in ("provider", "module", "cwd", "source_topic", "target_topic", "group_id"):
@@ -409,6 +410,7 @@ def _service(name: str, conf: Mapping[str, Any]) -> ServiceSpec:
             max_instance=conf.get("max_instance", 1), source_topic=conf.get("source_topic"),
             target_topic=conf.get("target_topic"), group_id=conf.get("group_id"),
             extra_configs=dict(conf.get("extra_configs") or {}),
+            version=conf.get("version", DECLARED_VERSION), versions=conf.get("versions") or {},
         )
     except ConfigError as exc:
         # Name the key as the user wrote it, not the dataclass.

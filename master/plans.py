@@ -4,9 +4,9 @@ A request is a wish, the config is the law: only a declared service is ever
 deployed, never with more instances than its ``max_instance`` nor fewer than its
 ``min_instance`` (a request that does not say ``max_instance`` keeps the declared
 one), and a request's
-``extra_configs`` only fill keys the config leaves open (``env`` and ``args``
-never: they would let any producer on the control topic choose what a LOCAL
-child runs).
+``extra_configs`` only fill keys the config leaves open (``env``, ``args`` and
+the version never: they would let any producer on the control topic choose what
+a LOCAL child runs).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy_scripts import DeployConfig, ServiceSpec
-from fogverse.constants import PROVIDER_LOCAL
+from fogverse.constants import EXTRA_VERSION, PROVIDER_LOCAL
 from fogverse.control import AutoScaleRequest
 from fogverse.errors import FogVerseError
 from workers.registry import StageKey
@@ -30,7 +30,7 @@ __all__ = [
     "plan_for_service",
 ]
 
-PROTECTED_EXTRA_KEYS = frozenset({"env", "args"})
+PROTECTED_EXTRA_KEYS = frozenset({"env", "args", EXTRA_VERSION})
 
 
 @dataclass(frozen=True)
