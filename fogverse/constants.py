@@ -31,8 +31,9 @@ PROVIDER_DOCKER: Final = "DOCKER"
 PROVIDER_KUBERNETES: Final = "KUBERNETES"
 DEFAULT_PROVIDER: Final = PROVIDER_LOCAL
 
-SINGLE_NODE_PROVIDERS: Final = frozenset({PROVIDER_LOCAL, PROVIDER_DOCKER})
-"""Providers that start instances where the master runs: no placement to decide."""
+SINGLE_NODE_PROVIDERS: Final = frozenset({PROVIDER_LOCAL, PROVIDER_DOCKER, PROVIDER_KUBERNETES})
+"""Providers whose instances the master does not place: LOCAL and DOCKER start them where
+the master runs, KUBERNETES leaves the choice of node to the cluster's scheduler."""
 
 EXTRA_NODE_ID: Final = "node_id"
 """Key in a DeployConfig's ``extra_configs``: the node the master's scheduler chose."""
@@ -47,11 +48,14 @@ INFO_VERSION: Final = "version"
 ENV_VERSION: Final = "FOGVERSE_VERSION"
 """Set on each instance a provider starts: the name of the version it runs."""
 
-# Container labels the DOCKER provider sets, so a restarted master finds its own.
+# Labels the DOCKER (containers) and KUBERNETES (Deployments, pods) providers set, so a
+# restarted master finds its own.
 LABEL_SERVICE: Final = "io.fogverse.service"
 LABEL_INSTANCE_ID: Final = "io.fogverse.instance-id"
 LABEL_MASTER_ID: Final = "io.fogverse.master-id"
 LABEL_VERSION: Final = "io.fogverse.version"
+"""The version an instance runs (DOCKER); KUBERNETES: the version a Deployment runs, one
+Deployment per service and version."""
 
 DEFAULT_CONTROL_TOPIC: Final = "fogverse-control"
 """Heartbeats, auto-scale requests and stop notices travel here."""
