@@ -37,7 +37,12 @@ from master.plans import RequestRefusedError, StagePlan, plan_for_request, plan_
 from master.state import StateStore
 from master.state_records import DeployedInstance, msgpack_safe
 from master.status import MasterStatus, MasterSummary, stage_statuses, to_json
-from master.wiring import add_docker_provider, add_local_provider, build_workers
+from master.wiring import (
+    add_docker_provider,
+    add_kubernetes_provider,
+    add_local_provider,
+    build_workers,
+)
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry, StageKey, stage_name
 
@@ -193,6 +198,7 @@ class Master:
         if self.deployer is not None:
             add_local_provider(settings, self.deploy_scripts)
             add_docker_provider(settings, self.deploy_scripts)
+            add_kubernetes_provider(settings, self.deploy_scripts)
         self.admin = KafkaAdmin(
             settings.consumer_servers, connection_settings(settings.kafka_extra)
         )

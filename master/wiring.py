@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from deploy_scripts import DeployScripts, LocalProvider
 from deploy_scripts.docker import DockerProvider
 from deploy_scripts.docker_spec import docker_service
-from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_DOCKER, PROVIDER_LOCAL
+from deploy_scripts.kubernetes import KubernetesProvider
+from deploy_scripts.kubernetes_spec import service_spec
+from fogverse.constants import (
+    ENV_BOOTSTRAP,
+    ENV_CONTROL_KEY,
+    PROVIDER_DOCKER,
+    PROVIDER_KUBERNETES,
+    PROVIDER_LOCAL,
+)
 from fogverse.errors import ConfigError
 from master.config import MasterSettings, Worker
 from master.deployer import AutoDeployer, InstanceLedger, PartitionAdmin
@@ -27,7 +35,14 @@ from workers.input_output import InputOutputWorker, LagReader
 from workers.registry import InstanceRegistry
 from workers.statistic import StatisticWorker
 
-__all__ = ["MasterWorkers", "add_docker_provider", "add_local_provider", "build_workers"]
+__all__ = [
+    "MasterWorkers",
+    "add_docker_provider",
+    "add_kubernetes_provider",
+    "add_local_provider",
+    "build_workers",
+    "stage_env",
+]
 
 log = logging.getLogger("fogverse.master")
 
@@ -100,7 +115,7 @@ def add_local_provider(settings: MasterSettings, scripts: DeployScripts) -> None
                 "the built-in LOCAL provider needs module or command; or register your own "
                 "deploy function with deploy_scripts.set_deploy_functions('LOCAL', fn)")
     scripts.set_deploy_functions(
-        PROVIDER_LOCAL, LocalProvider(local, _stage_env(settings), log_dir=settings.log_dir))
+        PROVIDER_LOCAL, LocalProvider(local, stage_env(settings), log_dir=settings.log_dir))
 
 
 def add_docker_provider(settings: MasterSettings, scripts: DeployScripts) -> None:
@@ -125,11 +140,29 @@ def add_docker_provider(settings: MasterSettings, scripts: DeployScripts) -> Non
     }  # fmt: skip
     scripts.set_deploy_functions(
         PROVIDER_DOCKER,
-        DockerProvider(specs, _stage_env(settings), master_id=settings.consumer_group_id),
+        DockerProvider(specs, stage_env(settings), master_id=settings.consumer_group_id),
     )
 
 
-def _stage_env(settings: MasterSettings) -> dict[str, str]:
+def add_kubernetes_provider(settings: MasterSettings, scripts: DeployScripts) -> None:
+    """Register the built-in KUBERNETES provider for the declared KUBERNETES services.
+
+    Each service's cluster settings are under its ``extra_configs``
+    (deploy_scripts/kubernetes_spec.py). Deployments carry the master's consumer
+    group as its id, so a restarted master with the same config adopts them. The
+    kubernetes client is needed (and the cluster reached) only once one is started.
+    """
+    declared = {n: s for n, s in settings.services.items() if s.provider == PROVIDER_KUBERNETES}
+    if not declared or PROVIDER_KUBERNETES in scripts.providers:
+        return
+    specs = {name: service_spec(svc) for name, svc in declared.items()}
+    scripts.set_deploy_functions(
+        PROVIDER_KUBERNETES,
+        KubernetesProvider(specs, stage_env(settings), master_id=settings.consumer_group_id),
+    )
+
+
+def stage_env(settings: MasterSettings) -> dict[str, str]:
     """What every instance the master starts is told: where Kafka and the control topic are."""
     env = {ENV_BOOTSTRAP: settings.consumer_servers, ENV_CONTROL_TOPIC: settings.consumer_topic}
     if settings.control_key:
