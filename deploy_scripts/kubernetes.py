@@ -309,7 +309,7 @@ def _check_image(current: Any, spec: KubernetesServiceSpec, name: str) -> None:
         raise KubernetesDeployError(
             CONFLICT,
             f"Deployment {spec.namespace}/{name} runs image {image!r}, not {spec.image!r};"
-            f" give this version of {spec.name!r} its own version name (extra_configs.version)",
+            f" a new image of {spec.name!r} needs a new version name (its own Deployment)",
         )
 
 

@@ -12,7 +12,6 @@ In the master's config a KUBERNETES service keeps the common keys (``command`` o
     max_instance = 4
     [services.detector.extra_configs]
     image = "registry.local/stage:1.4"         # required
-    version = "1.4"                            # default: the image's tag
     namespace = "vision"                       # default: "default"
     labels = { team = "vision" }               # added to the provider's own labels
     resources = { requests = { cpu = "250m", memory = "128Mi" },
@@ -64,7 +63,7 @@ _NAME_MAX = 47
 the pod's name a valid 63-character host name."""
 
 EXTRA_KEYS = frozenset({
-    "image", "version", "namespace", "labels", "resources", "image_pull_policy",
+    "image", "namespace", "labels", "resources", "image_pull_policy",
     "service_account", "node_selector", "stop_timeout", "control_key_secret", "keda",
 })  # fmt: skip
 
@@ -130,18 +129,15 @@ class KubernetesServiceSpec:
 
     @property
     def version_name(self) -> str:
-        """The version as labels and names carry it."""
-        return _slug(self.version) if self.version is not None else image_version(self.image)
+        """The version as labels and names carry it (a hash keeps mangled names apart)."""
+        if self.version is None:
+            return image_version(self.image)
+        return _unique_slug(self.version, 63)
 
 
 def deployment_name(spec: KubernetesServiceSpec) -> str:
     """``<service>-<version>``, lowercased; a hash keeps long or mangled names unique."""
-    wanted = f"{spec.name}-{spec.version_name}"
-    name = _slug(wanted)
-    if name == wanted and len(name) <= _NAME_MAX:
-        return name
-    digest = hashlib.sha1(wanted.encode()).hexdigest()[:8]
-    return f"{name[:_NAME_MAX - 9].rstrip('-')}-{digest}"
+    return _unique_slug(f"{spec.name}-{spec.version_name}", _NAME_MAX)
 
 
 def image_version(image: str) -> str:
@@ -152,6 +148,15 @@ def image_version(image: str) -> str:
     last = repo.rsplit("/", 1)[-1]
     _, colon, tag = last.partition(":")
     return _slug(tag) if colon and _slug(tag) else "latest"
+
+
+def _unique_slug(text: str, limit: int) -> str:
+    """``text`` as a DNS label of at most ``limit`` characters, hashed if it had to change."""
+    slug = _slug(text)
+    if slug == text and len(slug) <= limit:
+        return slug
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return f"{slug[:limit - 9].rstrip('-')}-{digest}".lstrip("-")
 
 
 def _slug(text: str) -> str:
@@ -213,14 +218,14 @@ def kubernetes_service(
                           f"unknown key; known keys: {', '.join(sorted(EXTRA_KEYS))}")
     if "image" not in extra_configs:
         raise ConfigError(f"{where}.image", None, "a KUBERNETES service needs an image")
-    text = {key: extra_configs.get(key) for key in ("version", "namespace", "image_pull_policy",
+    text = {key: extra_configs.get(key) for key in ("namespace", "image_pull_policy",
                                                      "service_account", "control_key_secret")}
     for key, value in text.items():
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{where}.{key}", value, "expected a string")
     try:
         return KubernetesServiceSpec(
-            name=name, image=str(extra_configs["image"]), version=text["version"],
+            name=name, image=str(extra_configs["image"]),
             namespace=text["namespace"] or "default",
             command=None if command is None else tuple(command), env=env or {},
             labels=extra_configs.get("labels") or {},

@@ -106,6 +106,12 @@ def existing(replicas: int, rv: str, spec: KubernetesServiceSpec = SPEC) -> dict
     return live_deployment(body, replicas=replicas, resource_version=rv)
 
 
+def foreign_image(deployment: dict[str, Any], image: str) -> dict[str, Any]:
+    """``deployment`` as if someone had set its container's image to ``image``."""
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return deployment
+
+
 @pytest.fixture
 def http() -> RecordingHttp:
     return RecordingHttp()
@@ -231,8 +237,8 @@ def test_a_deployment_created_meanwhile_gets_a_replica_added(
         ([(500, status(500, "InternalError", "etcdserver: request timed out"))],
          "api-error", ["(500)", "etcdserver: request timed out"]),
         ([(200, existing(3, "9"))], "at-capacity", ["3 replica(s)", "max_instance"]),
-        ([(200, existing(1, "9", replace(SPEC, version="1.4", image="other/stage:9")))],
-         "conflict", ["runs image 'other/stage:9'", "extra_configs.version"]),
+        ([(200, foreign_image(existing(1, "9"), "other/stage:9"))],
+         "conflict", ["runs image 'other/stage:9'", "needs a new version name"]),
         ([answer for n in range(3) for answer in (
             (200, existing(1, str(n))), (409, status(409, "Conflict", "modified")))],
          "conflict", ["kept changing", "HPA or KEDA"]),

@@ -61,8 +61,7 @@ def test_names_stay_valid_and_distinct_when_long_or_mangled() -> None:
      ({"image": "i", "resources": {"wants": {}}}, "services.s.extra_configs.resources.wants"),
      ({"image": "i", "image_pull_policy": "Sometimes"},
       "services.s.extra_configs.image_pull_policy"),
-     ({"image": "i", "stop_timeout": -1}, "services.s.extra_configs.stop_timeout"),
-     ({"image": "i", "version": 2}, "services.s.extra_configs.version")],
+     ({"image": "i", "stop_timeout": -1}, "services.s.extra_configs.stop_timeout")],
 )
 def test_a_bad_setting_is_named_as_the_user_wrote_it(extra: dict[str, object],
                                                      setting: str) -> None:
