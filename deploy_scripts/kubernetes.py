@@ -43,9 +43,20 @@ from deploy_scripts.kubernetes_api import (
     apps_api,
 )
 from deploy_scripts.kubernetes_manifest import CONTAINER_NAME, deployment_body
-from deploy_scripts.kubernetes_spec import KubernetesServiceSpec, deployment_name
+from deploy_scripts.kubernetes_spec import (
+    KubernetesServiceSpec,
+    deployment_name,
+    kubernetes_version,
+)
 from deploy_scripts.result import DeployResult
-from fogverse.constants import LABEL_MASTER_ID, PROVIDER_KUBERNETES
+from deploy_scripts.version import version_of
+from fogverse.constants import (
+    ENV_VERSION,
+    INFO_VERSION,
+    LABEL_MASTER_ID,
+    LABEL_SERVICE,
+    PROVIDER_KUBERNETES,
+)
 
 __all__ = ["KubernetesProvider"]
 
@@ -92,6 +103,7 @@ class KubernetesProvider:
     # -- DeployScripts entry points ------------------------------------------------
 
     def __call__(self, logger: logging.Logger, config: DeployConfig) -> DeployResult:
+        """Start an instance of the version ``config`` asks for (the declared one if none)."""
         return self.start(self._spec_for(config), logger)
 
     def start(self, spec: KubernetesServiceSpec, logger: logging.Logger | None = None
@@ -106,7 +118,8 @@ class KubernetesProvider:
         logger.info("started %s: Deployment %s/%s now has %d replica(s) of %s", instance_id,
                     spec.namespace, name, replicas, spec.image)
         return self._result(spec.namespace, name, instance_id, {
-            "service": spec.name, "version": spec.version_name, "image": spec.image})
+            "service": spec.name, INFO_VERSION: spec.version or spec.version_name,
+            "image": spec.image})
 
     def adopt(self, instance_id: str, info: Mapping[str, Any] | None = None) -> DeployResult | None:
         """The instance back if its Deployment still has a replica for it, else None."""
@@ -164,7 +177,7 @@ class KubernetesProvider:
         name = config.get("service_name")
         if name is None:
             raise DeployError("deploy config has no 'service_name'; KUBERNETES needs one")
-        return self.spec(name)
+        return kubernetes_version(self.spec(name), version_of(config))
 
     def _add_replica(self, spec: KubernetesServiceSpec) -> int:
         """Create the version's Deployment with one replica, or add one; the new count."""
@@ -176,7 +189,7 @@ class KubernetesProvider:
                     if self._create(spec):
                         return 1
                     continue  # created meanwhile by someone else: add to it
-                _check_image(current, spec, name)
+                _check_same_version(current, spec, name)
                 replicas = current.spec.replicas or 0
                 if replicas >= spec.max_instance:
                     raise KubernetesDeployError(
@@ -300,17 +313,25 @@ class KubernetesProvider:
             info={**about, "namespace": namespace, "deployment": name},
         )
 
-def _check_image(current: Any, spec: KubernetesServiceSpec, name: str) -> None:
-    """Refuse to add a replica of another image to a Deployment named for this version."""
+def _check_same_version(current: Any, spec: KubernetesServiceSpec, name: str) -> None:
+    """Refuse to add a replica to a Deployment of this name running another version."""
     containers = current.spec.template.spec.containers or []
     ours = next((c for c in containers if c.name == CONTAINER_NAME), None)
-    image = ours.image if ours is not None else None
-    if image != spec.image:
-        raise KubernetesDeployError(
-            CONFLICT,
-            f"Deployment {spec.namespace}/{name} runs image {image!r}, not {spec.image!r};"
-            f" a new image of {spec.name!r} needs a new version name (its own Deployment)",
-        )
+    env = {e.name: e.value for e in (ours.env or [])} if ours is not None else {}
+    running = {"image": ours.image if ours is not None else None,
+               "version": env.get(ENV_VERSION),
+               "service": (current.metadata.labels or {}).get(LABEL_SERVICE)}
+    wanted = {"image": spec.image, "version": spec.version or spec.version_name,
+              "service": spec.name}  # fmt: skip
+    for what, value in wanted.items():
+        if running[what] != value:
+            hint = ("a new image needs a new version name" if what == "image" else
+                    "names must differ in more than case and punctuation")
+            raise KubernetesDeployError(
+                CONFLICT,
+                f"Deployment {spec.namespace}/{name} runs {what} {running[what]!r}, not"
+                f" {value!r}; {hint} (each version of a service gets its own Deployment)",
+            )
 
 
 def _kept_changing(namespace: str, name: str) -> KubernetesDeployError:

@@ -19,6 +19,7 @@ from fogverse.constants import (
     ENV_INSTANCE_ID,
     ENV_NODE_ID,
     ENV_SERVICE_NAME,
+    ENV_VERSION,
     LABEL_MASTER_ID,
     LABEL_SERVICE,
     LABEL_VERSION,
@@ -86,7 +87,8 @@ def _container(spec: KubernetesServiceSpec, base_env: Mapping[str, str]) -> dict
 
 
 def _env(spec: KubernetesServiceSpec, base_env: Mapping[str, str]) -> list[dict[str, Any]]:
-    plain = {**base_env, **spec.env, ENV_SERVICE_NAME: spec.name}
+    plain = {**base_env, **spec.env, ENV_SERVICE_NAME: spec.name,
+             ENV_VERSION: spec.version or spec.version_name}
     env: list[dict[str, Any]] = []
     if spec.control_key_secret:
         # The key stays in the Secret: anyone who may read Deployments would see it here.

@@ -6,6 +6,7 @@ In the master's config a KUBERNETES service keeps the common keys (``command`` o
 
     [services.detector]
     provider = "KUBERNETES"
+    version = "1.4"                            # the declared version's name
     module = "examples.autoscale.stage"        # runs as python3 -m ... in the image
     source_topic = "frames"
     group_id = "detector"
@@ -24,7 +25,10 @@ In the master's config a KUBERNETES service keeps the common keys (``command`` o
     keda = { lag_threshold = 50 }              # for `fogverse k8s keda` (deploy_scripts/keda.py)
 
 Each version of a service is a Deployment of its own, named from the service and
-the version (:func:`deployment_name`), whose replicas are the instance count.
+the version (:func:`deployment_name`), whose replicas are the instance count. The
+declared service is the version ``version`` names (``"declared"`` unless set);
+the other versions are ``ServiceVersion`` records (deploy_scripts/version.py),
+applied by :func:`kubernetes_version`.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from deploy_scripts.config import ServiceSpec
+from deploy_scripts.version import ServiceVersion
 from fogverse.errors import ConfigError
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "deployment_name",
     "image_version",
     "kubernetes_service",
+    "kubernetes_version",
     "service_spec",
 ]
 
@@ -132,12 +138,15 @@ class KubernetesServiceSpec:
         """The version as labels and names carry it (a hash keeps mangled names apart)."""
         if self.version is None:
             return image_version(self.image)
-        return _unique_slug(self.version, 63)
+        return _name_slug(self.version, 63)
 
 
 def deployment_name(spec: KubernetesServiceSpec) -> str:
-    """``<service>-<version>``, lowercased; a hash keeps long or mangled names unique."""
-    return _unique_slug(f"{spec.name}-{spec.version_name}", _NAME_MAX)
+    """``<service>-<version>``, lowercased, other characters as '-'; a hash ends a name
+    that had to be cut. Names that differ only in case or punctuation meet in one
+    Deployment; the provider refuses to share it (it checks the service, version and
+    image the Deployment runs)."""
+    return _name_slug(f"{spec.name}-{spec.version_name}", _NAME_MAX)
 
 
 def image_version(image: str) -> str:
@@ -150,10 +159,10 @@ def image_version(image: str) -> str:
     return _slug(tag) if colon and _slug(tag) else "latest"
 
 
-def _unique_slug(text: str, limit: int) -> str:
-    """``text`` as a DNS label of at most ``limit`` characters, hashed if it had to change."""
-    slug = _slug(text)
-    if slug == text and len(slug) <= limit:
+def _name_slug(text: str, limit: int) -> str:
+    """``text`` as a DNS label of at most ``limit`` characters; cut ones end in a hash."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if slug and len(slug) <= limit:
         return slug
     digest = hashlib.sha1(text.encode()).hexdigest()[:8]
     return f"{slug[:limit - 9].rstrip('-')}-{digest}".lstrip("-")
@@ -205,6 +214,7 @@ def kubernetes_service(
     name: str,
     *,
     extra_configs: Mapping[str, Any],
+    version: str | None = None,
     command: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     min_instance: int = 1,
@@ -225,7 +235,7 @@ def kubernetes_service(
             raise ConfigError(f"{where}.{key}", value, "expected a string")
     try:
         return KubernetesServiceSpec(
-            name=name, image=str(extra_configs["image"]),
+            name=name, image=str(extra_configs["image"]), version=version,
             namespace=text["namespace"] or "default",
             command=None if command is None else tuple(command), env=env or {},
             labels=extra_configs.get("labels") or {},
@@ -246,9 +256,27 @@ def kubernetes_service(
 
 
 def service_spec(svc: ServiceSpec) -> KubernetesServiceSpec:
-    """The KUBERNETES spec of a declared service; ``module`` runs as ``python3 -m module``."""
+    """The KUBERNETES spec of a declared service, as its declared version (``svc.version``).
+
+    ``module`` runs as ``python3 -m module``."""
     return kubernetes_service(
-        svc.name, extra_configs=svc.extra_configs, env=svc.env,
+        svc.name, extra_configs=svc.extra_configs, env=svc.env, version=svc.version,
         command=("python3", "-m", svc.module) if svc.module else svc.command,
         min_instance=svc.min_instance, max_instance=svc.max_instance,
     )  # fmt: skip
+
+
+def kubernetes_version(
+    spec: KubernetesServiceSpec, version: ServiceVersion | None
+) -> KubernetesServiceSpec:
+    """``spec`` as ``version`` runs it: its image (so its own Deployment), its command (a
+    module runs as ``python3 -m``), its env over the declared one."""
+    if version is None:
+        return spec
+    command = spec.command
+    if version.module is not None:
+        command = ("python3", "-m", version.module)
+    elif version.command is not None:
+        command = version.command
+    return replace(spec, image=version.image or spec.image, version=version.name,
+                   command=command, env={**spec.env, **version.env})

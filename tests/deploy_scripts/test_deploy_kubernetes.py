@@ -20,8 +20,9 @@ from deploy_scripts import DeployError, DeployScripts
 from deploy_scripts.kubernetes import KubernetesProvider
 from deploy_scripts.kubernetes_api import KubernetesDeployError, kubernetes_client
 from deploy_scripts.kubernetes_manifest import deployment_body
-from deploy_scripts.kubernetes_spec import KubernetesServiceSpec
-from fogverse.constants import PROVIDER_KUBERNETES
+from deploy_scripts.kubernetes_spec import KubernetesServiceSpec, kubernetes_version
+from deploy_scripts.version import ServiceVersion, with_version
+from fogverse.constants import INFO_VERSION, PROVIDER_KUBERNETES
 from master.deployer import AutoDeployer
 from master.plans import StagePlan
 from master.scheduling.autoscale import DeployerSettings
@@ -37,7 +38,7 @@ from workers.registry import InstanceRegistry
 log = logging.getLogger(__name__)
 
 SPEC = KubernetesServiceSpec(
-    "detector", "registry.local/stage:1.4", namespace="vision",
+    "detector", "registry.local/stage:1.4", version="1.4", namespace="vision",
     command=("python3", "-m", "examples.autoscale.stage"), env={"MODEL": "yolo"},
     labels={"team": "vision"}, resources={"requests": {"cpu": "250m", "memory": "128Mi"}},
     max_instance=3,
@@ -78,6 +79,7 @@ CREATED = {
                         {"name": "CONTROL_TOPIC", "value": "fogverse-control"},
                         {"name": "MODEL", "value": "yolo"},
                         {"name": "FOGVERSE_SERVICE_NAME", "value": "detector"},
+                        {"name": "FOGVERSE_VERSION", "value": "1.4"},
                         {"name": "FOGVERSE_INSTANCE_ID",
                          "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                         {"name": "FOGVERSE_NODE_ID",
@@ -140,7 +142,7 @@ def test_the_first_instance_creates_the_versions_deployment(
     assert http.sent[1].body == CREATED
     assert result.instance_id.startswith("detector-1-4-")
     assert result.info == {"namespace": "vision", "deployment": "detector-1-4",
-                           "service": "detector", "version": "1-4",
+                           "service": "detector", "version": "1.4",
                            "image": "registry.local/stage:1.4"}  # fmt: skip
 
 
@@ -158,16 +160,20 @@ def test_another_instance_adds_a_replica_guarded_by_the_resource_version(
 def test_a_new_version_gets_a_deployment_of_its_own_image(
     http: RecordingHttp, provider: KubernetesProvider
 ) -> None:
-    v2 = replace(SPEC, image="registry.local/stage:2.0-rc1")
-    http.answer(404, status(404, "NotFound", "not found")).answer(201, existing(1, "7", v2))
-    result = provider.start(v2, log)
+    # As a rollout asks: the version travels in the DeployConfig (deploy_scripts.version).
+    v2 = ServiceVersion("2.0-rc1", image="registry.local/stage:2.0-rc1", env={"MODEL": "v9"})
+    http.answer(404, status(404, "NotFound", "not found"))
+    http.answer(201, existing(1, "7", kubernetes_version(SPEC, v2)))
+    result = provider(log, with_version({"service_name": "detector"}, v2))
     assert requests(http) == [("GET", f"{DEPLOYMENTS}/detector-2-0-rc1"), ("POST", DEPLOYMENTS)]
     created = http.sent[1].body
     assert created["metadata"]["name"] == "detector-2-0-rc1"
-    assert created["spec"]["template"]["spec"]["containers"][0]["image"] == (
-        "registry.local/stage:2.0-rc1")
+    container = created["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.local/stage:2.0-rc1"
+    assert {"name": "MODEL", "value": "v9"} in container["env"]
+    assert {"name": "FOGVERSE_VERSION", "value": "2.0-rc1"} in container["env"]
     assert created["spec"]["selector"]["matchLabels"]["io.fogverse.version"] == "2-0-rc1"
-    assert result.info["version"] == "2-0-rc1"
+    assert result.info[INFO_VERSION] == "2.0-rc1"
     # The old version's Deployment was not touched: no rolling update of its pods.
     assert all("detector-1-4" not in path for _, path in requests(http))
 
@@ -239,12 +245,14 @@ def test_a_deployment_created_meanwhile_gets_a_replica_added(
         ([(200, existing(3, "9"))], "at-capacity", ["3 replica(s)", "max_instance"]),
         ([(200, foreign_image(existing(1, "9"), "other/stage:9"))],
          "conflict", ["runs image 'other/stage:9'", "needs a new version name"]),
+        ([(200, existing(1, "9", replace(SPEC, version="1-4")))],
+         "conflict", ["runs version '1-4', not '1.4'", "more than case and punctuation"]),
         ([answer for n in range(3) for answer in (
             (200, existing(1, str(n))), (409, status(409, "Conflict", "modified")))],
          "conflict", ["kept changing", "HPA or KEDA"]),
     ],
     ids=["403", "401", "no-namespace", "422", "500", "at-capacity", "other-image",
-         "conflicts"],
+         "other-version", "conflicts"],
 )
 def test_a_failed_start_names_its_reason_and_is_counted(
     http: RecordingHttp, provider: KubernetesProvider,

@@ -10,14 +10,16 @@ from deploy_scripts.kubernetes_spec import (
     deployment_name,
     image_version,
     kubernetes_service,
+    kubernetes_version,
     service_spec,
 )
+from deploy_scripts.version import ServiceVersion
 from fogverse.errors import ConfigError
 
 
 def test_a_declared_service_becomes_a_spec_with_its_module_run_by_python3() -> None:
     svc = ServiceSpec("detector", provider="KUBERNETES", module="app.stage", env={"A": "1"},
-                      min_instance=0, max_instance=4, extra_configs={
+                      version="1.4", min_instance=0, max_instance=4, extra_configs={
                           "image": "reg/stage:1.4", "namespace": "vision",
                           "labels": {"team": "vision"}, "stop_timeout": 60,
                           "resources": {"limits": {"cpu": "1", "memory": "256Mi"}},
@@ -41,13 +43,27 @@ def test_a_version_is_named_from_the_image_tag(image: str, version: str) -> None
     assert image_version(image) == version
 
 
-def test_names_stay_valid_and_distinct_when_long_or_mangled() -> None:
+def test_long_names_are_cut_to_fit_and_stay_distinct() -> None:
     long_a = KubernetesServiceSpec("s" * 40, "img", version="release-candidate-1")
     long_b = KubernetesServiceSpec("s" * 40, "img", version="release-candidate-2")
     names = {deployment_name(long_a), deployment_name(long_b)}
     assert len(names) == 2 and all(len(n) <= 47 for n in names)
-    assert deployment_name(KubernetesServiceSpec("Det_1", "img", version="2.0")) != (
-        deployment_name(KubernetesServiceSpec("det-1", "img", version="2.0")))
+    assert deployment_name(KubernetesServiceSpec("Det_1", "img", version="v2.0")) == (
+        "det-1-v2-0")
+
+
+def test_a_version_changes_the_image_command_and_env_of_the_declared_spec() -> None:
+    declared = KubernetesServiceSpec("d", "reg/d:1", version="declared", command=("run",),
+                                     env={"A": "1", "B": "1"})  # fmt: skip
+    assert kubernetes_version(declared, None) is declared
+    v2 = kubernetes_version(declared, ServiceVersion("v2", image="reg/d:2", module="d.v2",
+                                                     env={"B": "2"}))  # fmt: skip
+    assert (v2.image, v2.version, v2.command) == ("reg/d:2", "v2", ("python3", "-m", "d.v2"))
+    assert dict(v2.env) == {"A": "1", "B": "2"}
+    assert deployment_name(v2) == "d-v2"
+    env_only = kubernetes_version(declared, ServiceVersion("tuned", env={"B": "3"}))
+    assert (env_only.image, env_only.command, deployment_name(env_only)) == (
+        "reg/d:1", ("run",), "d-tuned")
 
 
 @pytest.mark.parametrize(

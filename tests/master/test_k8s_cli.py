@@ -16,6 +16,7 @@ consumer_group_id = "master-a"
 
 [services.detector]
 provider = "KUBERNETES"
+version = "1.4"
 module = "examples.autoscale.stage"
 source_topic = "frames"
 group_id = "detector"
