@@ -95,8 +95,10 @@ class KubernetesProvider:
         self._context = context
         self.failures: Counter[str] = Counter()
         """Failed calls by reason code (``forbidden``, ``api-unreachable``, ...)."""
-        # A replica change is read-then-write; deploy threads must not interleave it.
+        # A replica change is read-then-write: deploy threads must not interleave theirs
+        # on one Deployment (one lock each; _guard keeps the books).
         self._guard = threading.Lock()
+        self._changing: dict[tuple[str, str], threading.Lock] = {}
         self._claimed: dict[tuple[str, str], set[str]] = {}
         """Instance ids this master counts per (namespace, Deployment)."""
 
@@ -182,7 +184,7 @@ class KubernetesProvider:
     def _add_replica(self, spec: KubernetesServiceSpec) -> int:
         """Create the version's Deployment with one replica, or add one; the new count."""
         namespace, name = spec.namespace, deployment_name(spec)
-        with self._guard:
+        with self._changing_lock(namespace, name):
             for _ in range(_ATTEMPTS):
                 current = self._read(namespace, name)
                 if current is None:
@@ -208,12 +210,11 @@ class KubernetesProvider:
             self._remove_replica, namespace, name, instance_id))
 
     def _remove_replica(self, namespace: str, name: str, instance_id: str) -> int:
-        with self._guard:
-            claims = self._claimed.setdefault((namespace, name), set())
+        with self._changing_lock(namespace, name):
             for _ in range(_ATTEMPTS):
                 current = self._read(namespace, name)
                 if current is None:
-                    claims.discard(instance_id)
+                    self._unclaim(namespace, name, instance_id)
                     return 0  # already gone: a repeated stop is harmless
                 replicas = current.spec.replicas or 0
                 if replicas <= 1:
@@ -221,9 +222,17 @@ class KubernetesProvider:
                 else:
                     done = self._scale(current, replicas - 1)
                 if done:
-                    claims.discard(instance_id)
+                    self._unclaim(namespace, name, instance_id)
                     return max(replicas - 1, 0)
         raise _kept_changing(namespace, name)
+
+    def _unclaim(self, namespace: str, name: str, instance_id: str) -> None:
+        with self._guard:
+            self._claimed.get((namespace, name), set()).discard(instance_id)
+
+    def _changing_lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._guard:
+            return self._changing.setdefault((namespace, name), threading.Lock())
 
     # -- calls -------------------------------------------------------------------------
 
