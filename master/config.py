@@ -54,7 +54,11 @@ for ``plan_expiry = 600`` s is forgotten. Control messages dated over
 as is a replay of one seen in that window. With a control key
 (``FOGVERSE_CONTROL_KEY``) control messages and state records must be signed;
 without one the master warns at start and /status says the control plane is
-unauthenticated. A service is a
+unauthenticated. The lock service (``distributed_worker_config``) grants
+``default_lease = 10`` s leases, at most ``max_lease = 600`` s, to at most
+``max_connections = 256`` connections holding or awaiting ``max_keys_per_client = 64``
+keys each, and closes one silent for ``idle_timeout = 60`` s that awaits nothing.
+A service is a
 :class:`deploy_scripts.ServiceSpec`: its keys are that dataclass's fields.
 A service whose provider is a deploy function you register needs only its
 provider and limits; the built-in LOCAL provider also needs ``module`` or
@@ -63,27 +67,45 @@ provider and limits; the built-in LOCAL provider also needs ``module`` or
 
 from __future__ import annotations
 
-import enum
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from deploy_scripts import ServiceSpec
-from deploy_scripts.version import DECLARED_VERSION
 from fogverse.constants import (
     DEFAULT_CONTROL_TOPIC,
     DEFAULT_LOCK_PORT,
-    DEFAULT_PROVIDER,
     ENV_BOOTSTRAP,
     ENV_CONTROL_KEY,
     MASTER_STATE_TOPIC,
 )
 from fogverse.errors import ConfigError
+from master.config_keys import (
+    AutoDeployerConfig,
+    DistributedWorkerConfig,
+    FleetConfig,
+    InputOutputWorkerConfig,
+    MasterAutoScalerConfig,
+    StatisticWorkerConfig,
+    Worker,
+)
+from master.config_values import (
+    build,
+    flag,
+    no_unknown,
+    positive,
+    positive_int,
+    renamed,
+    section,
+    text,
+)
 from master.scheduling.autoscale import DeployerSettings
+from master.service_config import services, with_cwd
 from workers.input_output import InputOutputSettings
+from workers.lock_limits import LockLimits
 from workers.registry import DEFAULT_EXPIRY_BEATS
 from workers.statistic import StatisticSettings
 
@@ -109,91 +131,6 @@ DEFAULT_HTTP_PORT = 4280
 """/status and /metrics; next to the lock port so a fog node opens one small range."""
 
 
-class Worker(enum.StrEnum):
-    """FogVerse's worker names, for ``included_worker``."""
-
-    AUTO_DEPLOYER = "AUTO_DEPLOYER"
-    STATISTIC_WORKER = "STATISTIC_WORKER"
-    INPUT_OUTPUT_WORKER = "INPUT_OUTPUT_WORKER"
-    DISTRIBUTED_LOCK_WORKER = "DISTRIBUTED_LOCK_WORKER"
-
-
-class AutoDeployerConfig(TypedDict, total=False):
-    deploy_delay: float
-    after_heartbeat_delay: float
-    start_timeout: float
-    startup_grace: float
-    partitions_ahead: bool
-
-
-class StatisticWorkerConfig(TypedDict, total=False):
-    z_value: float
-    refresh_rate: float
-    maximum_seconds: float
-
-
-class InputOutputWorkerConfig(TypedDict, total=False):
-    refresh_rate_second: float
-    input_output_ratio_threshold: float
-    window_seconds: float
-    min_samples: int
-    idle_lag: int
-    scale_in_ratio: float
-    scale_in_hold: float
-    scale_in_utilization: float
-    lag_growth_min: float
-
-
-class DistributedWorkerConfig(TypedDict, total=False):
-    master_host: str
-    """The address clients (``ConsumerStart``) connect to; never the bind address."""
-    master_port: int
-    bind_host: str
-    """Where the lock service listens; beyond loopback it needs the control key."""
-
-
-class FleetConfig(TypedDict, total=False):
-    """Node agents and tasks (see :mod:`master.fleet_worker`)."""
-
-    enabled: bool
-    master_id: str
-    misses: int
-    nodes_topic: str
-    orders_topic: str
-    tasks_topic: str
-    status_topic: str
-    policies: dict[str, Any]
-
-
-class MasterAutoScalerConfig(TypedDict, total=False):
-    """FogVerse's master configuration, plus ``services`` and the status server."""
-
-    consumer_topic: str
-    consumer_servers: str
-    consumer_server: NotRequired[str]  # FogVerse README's spelling
-    consumer_group_id: str
-    auto_deployer_config: AutoDeployerConfig
-    statistic_worker_config: StatisticWorkerConfig
-    input_output_worker_config: InputOutputWorkerConfig
-    distributed_worker_config: DistributedWorkerConfig
-    included_worker: list[Worker | str]
-    services: dict[str, dict[str, Any]]
-    """Service name -> the fields of :class:`deploy_scripts.ServiceSpec` but ``name``."""
-    instance_expiry_beats: int
-    stale_after: float
-    max_clock_skew: float
-    max_plans: int
-    plan_expiry: float
-    http_host: str
-    http_port: int | None
-    control_key: str
-    log_dir: str
-    kafka_extra: dict[str, Any]
-    state_topic: str
-    leave_running: bool
-    fleet_config: FleetConfig
-
-
 @dataclass(frozen=True)
 class MasterSettings:
     """Resolved, validated settings; build with :func:`master_settings`."""
@@ -208,6 +145,8 @@ class MasterSettings:
     lock_host: str = "127.0.0.1"
     lock_port: int = DEFAULT_LOCK_PORT
     lock_bind_host: str = "127.0.0.1"
+    lock_limits: LockLimits = field(default_factory=LockLimits)
+    """``distributed_worker_config``'s leases and per-client caps."""
     services: Mapping[str, ServiceSpec] = field(default_factory=dict)
     instance_expiry_beats: int = DEFAULT_EXPIRY_BEATS
     stale_after: float = 30.0
@@ -241,43 +180,44 @@ def master_settings(
 ) -> MasterSettings:
     """Validate a FogVerse-style mapping; a ConfigError names the first bad key."""
     env = os.environ if env is None else env
-    _no_unknown("master config", conf, _TOP_KEYS)
+    no_unknown("master config", conf, _TOP_KEYS)
     servers = conf.get("consumer_servers") or conf.get("consumer_server") or env.get(
         ENV_BOOTSTRAP) or "localhost:9092"
-    lock = _section(conf, "distributed_worker_config", DistributedWorkerConfig)
+    lock = section(conf, "distributed_worker_config", DistributedWorkerConfig)
     key = conf.get("control_key") or env.get(ENV_CONTROL_KEY) or None
     http_port = conf.get("http_port", DEFAULT_HTTP_PORT)
     if http_port is not None and (not isinstance(http_port, int) or http_port < 0):
         raise ConfigError("http_port", http_port, "expected a port number, 0 for any, or none")
     return MasterSettings(
-        consumer_topic=_text(conf, "consumer_topic", DEFAULT_CONTROL_TOPIC),
+        consumer_topic=text(conf, "consumer_topic", DEFAULT_CONTROL_TOPIC),
         consumer_servers=str(servers),
-        consumer_group_id=_text(conf, "consumer_group_id", DEFAULT_MASTER_GROUP),
+        consumer_group_id=text(conf, "consumer_group_id", DEFAULT_MASTER_GROUP),
         workers=_workers(conf.get("included_worker")),
-        deployer=_build(DeployerSettings, "auto_deployer_config",
-                        _section(conf, "auto_deployer_config", AutoDeployerConfig)),
-        statistic=_build(StatisticSettings, "statistic_worker_config",
-                         _section(conf, "statistic_worker_config", StatisticWorkerConfig)),
-        input_output=_build(InputOutputSettings, "input_output_worker_config",
-                            _io_section(conf)),
+        deployer=build(DeployerSettings, "auto_deployer_config",
+                       section(conf, "auto_deployer_config", AutoDeployerConfig)),
+        statistic=build(StatisticSettings, "statistic_worker_config",
+                        section(conf, "statistic_worker_config", StatisticWorkerConfig)),
+        input_output=build(InputOutputSettings, "input_output_worker_config",
+                           _io_section(conf)),
         lock_host=str(lock.get("master_host", "127.0.0.1")),
         lock_port=int(lock.get("master_port", DEFAULT_LOCK_PORT)),
         lock_bind_host=str(lock.get("bind_host", "127.0.0.1")),
-        services=_services(conf.get("services") or {}),
-        instance_expiry_beats=_positive_int(conf, "instance_expiry_beats",
-                                            DEFAULT_EXPIRY_BEATS),
-        stale_after=_positive(conf, "stale_after", 30.0),
-        max_clock_skew=_positive(conf, "max_clock_skew", 5.0),
-        max_plans=_positive_int(conf, "max_plans", 1000),
-        plan_expiry=_positive(conf, "plan_expiry", 600.0),
-        http_host=_text(conf, "http_host", "127.0.0.1"),
+        lock_limits=_lock_limits(lock),
+        services=services(conf.get("services") or {}),
+        instance_expiry_beats=positive_int(conf, "instance_expiry_beats",
+                                           DEFAULT_EXPIRY_BEATS),
+        stale_after=positive(conf, "stale_after", 30.0),
+        max_clock_skew=positive(conf, "max_clock_skew", 5.0),
+        max_plans=positive_int(conf, "max_plans", 1000),
+        plan_expiry=positive(conf, "plan_expiry", 600.0),
+        http_host=text(conf, "http_host", "127.0.0.1"),
         http_port=http_port,
         control_key=key.encode() if isinstance(key, str) else key,
         log_dir=conf.get("log_dir"),
         kafka_extra=dict(conf.get("kafka_extra") or {}),
         state_topic=str(conf.get("state_topic", MASTER_STATE_TOPIC)),
-        leave_running=_flag(conf, "leave_running", False),
-        fleet=_section(conf, "fleet_config", FleetConfig) if "fleet_config" in conf else None,
+        leave_running=flag(conf, "leave_running", False),
+        fleet=section(conf, "fleet_config", FleetConfig) if "fleet_config" in conf else None,
     )
 
 
@@ -293,47 +233,29 @@ def load_master_config(
     settings = master_settings(conf, env)
     # Relative service directories mean "next to the config file".
     base = Path(path).resolve().parent
-    services = {
-        name: _with_cwd(svc, base) for name, svc in settings.services.items()
-    }
-    return replace(settings, services=services)
-
-
-def _with_cwd(svc: ServiceSpec, base: Path) -> ServiceSpec:
-    cwd = str((base / svc.cwd).resolve()) if svc.cwd else str(base)
-    return replace(svc, cwd=cwd)
-
-
-def _no_unknown(where: str, conf: Mapping[str, Any], known: frozenset[str]) -> None:
-    if not isinstance(conf, Mapping):
-        raise ConfigError(where, conf, "expected a table / mapping")
-    unknown = sorted(set(conf) - known)
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}", conf[unknown[0]],
-                          f"unknown key; known keys: {', '.join(sorted(known))}")
-
-
-def _section(conf: Mapping[str, Any], name: str, schema: type) -> dict[str, Any]:
-    section = conf.get(name) or {}
-    _no_unknown(name, section, frozenset(schema.__annotations__))
-    return dict(section)
+    placed = {name: with_cwd(svc, base) for name, svc in settings.services.items()}
+    return replace(settings, services=placed)
 
 
 def _io_section(conf: Mapping[str, Any]) -> dict[str, Any]:
-    section = _section(conf, "input_output_worker_config", InputOutputWorkerConfig)
-    refresh = section.get("refresh_rate_second")
-    if refresh is not None and "window_seconds" not in section:
+    values = section(conf, "input_output_worker_config", InputOutputWorkerConfig)
+    refresh = values.get("refresh_rate_second")
+    if refresh is not None and "window_seconds" not in values:
         # FogVerse configs set only the refresh (its README: 60 s); the window
         # must still hold a few samples.
-        section["window_seconds"] = max(10.0, 3 * float(refresh))
-    return section
+        values["window_seconds"] = max(10.0, 3 * float(refresh))
+    return values
 
 
-def _build(cls: type[Any], name: str, values: dict[str, Any]) -> Any:
+_LOCK_ADDRESS_KEYS = ("master_host", "master_port", "bind_host")
+
+
+def _lock_limits(lock: dict[str, Any]) -> LockLimits:
+    limits = {k: v for k, v in lock.items() if k not in _LOCK_ADDRESS_KEYS}
     try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(name, values, str(exc)) from None
+        return LockLimits(**limits)
+    except ConfigError as exc:
+        raise renamed("distributed_worker_config", exc) from None
 
 
 def _workers(raw: object) -> frozenset[Worker]:
@@ -349,70 +271,3 @@ def _workers(raw: object) -> frozenset[Worker]:
             raise ConfigError("included_worker", item,
                               f"unknown worker; known: {', '.join(Worker)}") from None
     return frozenset(chosen)
-
-
-def _text(conf: Mapping[str, Any], name: str, default: str) -> str:
-    value = conf.get(name, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(name, value, "expected a non-empty string")
-    return value
-
-
-def _flag(conf: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = conf.get(name, default)
-    if not isinstance(value, bool):
-        raise ConfigError(name, value, "expected true or false")
-    return value
-
-
-def _positive(conf: Mapping[str, Any], name: str, default: float) -> float:
-    value = conf.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(name, value, "expected a positive number of seconds")
-    return float(value)
-
-
-def _positive_int(conf: Mapping[str, Any], name: str, default: int) -> int:
-    value = conf.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(name, value, "expected a positive integer")
-    return value
-
-
-def _services(raw: Mapping[str, Any]) -> dict[str, ServiceSpec]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError("services", raw, "expected a table of services")
-    return {str(name): _service(str(name), conf) for name, conf in raw.items()}
-
-
-_SERVICE_KEYS = frozenset(f.name for f in fields(ServiceSpec)) - {"name"}
-
-
-def _service(name: str, conf: Mapping[str, Any]) -> ServiceSpec:
-    where = f"services.{name}"
-    _no_unknown(where, conf, _SERVICE_KEYS)
-    command = conf.get("command")
-    if command is not None and (not isinstance(command, list | tuple) or not command):
-        raise ConfigError(f"{where}.command", command, "expected a non-empty list of strings")
-    for key in ("env", "extra_configs", "versions"):
-        if not isinstance(conf.get(key) or {}, Mapping):
-            raise ConfigError(f"{where}.{key}", conf[key], "expected a table / mapping")
-    for key in ("provider", "module", "cwd", "source_topic", "target_topic", "group_id"):
-        value = conf.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigError(f"{where}.{key}", value, "expected a non-empty string")
-    try:
-        return ServiceSpec(
-            name=name, provider=conf.get("provider", DEFAULT_PROVIDER), module=conf.get("module"),
-            command=None if command is None else tuple(str(c) for c in command),
-            env={str(k): str(v) for k, v in (conf.get("env") or {}).items()},
-            cwd=conf.get("cwd"), min_instance=conf.get("min_instance", 1),
-            max_instance=conf.get("max_instance", 1), source_topic=conf.get("source_topic"),
-            target_topic=conf.get("target_topic"), group_id=conf.get("group_id"),
-            extra_configs=dict(conf.get("extra_configs") or {}),
-            version=conf.get("version", DECLARED_VERSION), versions=conf.get("versions") or {},
-        )
-    except ConfigError as exc:
-        # Name the key as the user wrote it, not the dataclass.
-        why = str(exc)[len(f"invalid setting {exc.setting}={exc.value!r}: "):]
-        raise ConfigError(f"{where}.{exc.setting.split(').', 1)[-1]}", exc.value, why) from None

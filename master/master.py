@@ -20,11 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from deploy_scripts import DeployResult, DeployScripts
+from deploy_scripts import DeployScripts
 from fogverse.admin import KafkaAdmin
 from fogverse.config import connection_settings
 from fogverse.constants import ENV_CONTROL_KEY
-from fogverse.control import AutoScaleRequest
 from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
@@ -33,9 +32,9 @@ from master.fog import FogScheduler
 from master.http import StatusServer
 from master.placement import InstancePlacer
 from master.plan_book import PlanBook
-from master.plans import RequestRefusedError, StagePlan, plan_for_request, plan_for_service
+from master.plans import StagePlan, plan_for_service
 from master.state import StateStore
-from master.state_records import DeployedInstance, msgpack_safe
+from master.state_restore import StateLedger, adopt_instances, restore_plans
 from master.status import MasterStatus, MasterSummary, stage_statuses, to_json
 from master.wiring import (
     add_docker_provider,
@@ -86,7 +85,7 @@ class Master:
         self.registry = InstanceRegistry(settings.instance_expiry_beats)
         self.admin: KafkaAdmin | None = None
         workers = build_workers(settings, self.deploy_scripts, self.registry, _LazyAdmin(self),
-                                self._read_lag, observers, _StateLedger(self))
+                                self._read_lag, observers, StateLedger(lambda: self._store))
         self.statistic, self.input_output = workers.statistic, workers.input_output
         self.deployer, self.lock_worker = workers.deployer, workers.lock
         self.fleet = workers.fleet
@@ -204,7 +203,7 @@ class Master:
         )
         await self.admin.ensure_topic(settings.consumer_topic, 1, replicated=True)
         if self.plans is not None and settings.state_topic:
-            await self._adopt(await self._restore_plans())
+            await self._restore_state()
         await self.reader.open()
         for worker in self.workers:
             await worker.start()
@@ -242,54 +241,18 @@ class Master:
         if self.deployer is not None:
             self.deployer.reading_from(time.monotonic())
 
-    async def _restore_plans(self) -> list[DeployedInstance]:
-        assert self.admin is not None
+    async def _restore_state(self) -> None:
+        """Request the stored plans again, then adopt the stored instances still running."""
+        assert self.admin is not None and self.plans is not None and self.deployer is not None
         settings = self.settings
         self._store = StateStore(settings.consumer_servers, settings.consumer_group_id,
                                  settings.state_topic, connection_settings(settings.kafka_extra),
                                  control_key=settings.control_key)
         state = await self._store.load(self.admin)
-        for stored in state.plans:
-            # The config may have changed since: the stored plan is a request
-            # like any other and meets the same checks.
-            try:
-                plan = plan_for_request(_as_request(stored), settings.services)
-            except RequestRefusedError as exc:
-                self._store.reject(exc.reason, stage_name(stored.stage), str(exc))
-                continue
-            assert self.plans is not None
-            try:
-                self.plans.request(plan)
-            except RequestRefusedError as exc:
-                self._store.reject(exc.reason, stage_name(stored.stage), str(exc))
-                continue
-            log.info("restored the plan for %s from %s", stage_name(plan.stage),
-                     settings.state_topic)
-        return state.instances
-
-    async def _adopt(self, instances: list[DeployedInstance]) -> None:
-        """Take back the instances an earlier master deployed that still run.
-
-        Each provider finds its own from the recorded ``info``; one that is gone
-        (or cannot be found) loses its record. One still running but not found
-        here is still recognised by its heartbeats: it counts as live, so no
-        duplicate is deployed, only this master cannot stop it."""
-        assert self._store is not None and self.deployer is not None
-        for rec in instances:
-            result = None
-            if self.deployer.plan(rec.stage) is not None:
-                try:
-                    result = await self.deploy_scripts.adopt(rec.provider, rec.instance_id,
-                                                             rec.info)
-                except Exception as exc:
-                    log.warning("could not adopt instance %s of %s: %r", rec.instance_id,
-                                stage_name(rec.stage), exc)
-            if result is not None and self.deployer.adopt(rec.stage, result):
-                continue
-            log.info("instance %s of %s from %s is not adopted (gone, or its stage is not "
-                     "managed any more)", rec.instance_id, stage_name(rec.stage),
-                     self.settings.state_topic)
-            self._store.drop_instance(rec.instance_id)
+        restore_plans(self._store, state.plans, self.plans, settings.services,
+                      settings.state_topic)
+        await adopt_instances(self._store, self.deployer, self.deploy_scripts, state.instances,
+                              settings.state_topic)
 
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():
@@ -392,27 +355,6 @@ class Master:
                             scheduler)
 
 
-class _StateLedger:
-    """Records each instance the deployer starts, and forgets each it stops, in the
-    state topic (once the master has started and has one)."""
-
-    def __init__(self, master: Master) -> None:
-        self._master = master
-
-    def started(self, plan: StagePlan, result: DeployResult) -> None:
-        store, source = self._master._store, plan.stage[0]
-        if store is None or source is None:
-            return
-        store.save_instance(DeployedInstance(
-            result.instance_id, (source, plan.stage[1]), plan.service_name, plan.provider,
-            msgpack_safe(result.info)))
-
-    def stopped(self, instance_id: str) -> None:
-        store = self._master._store
-        if store is not None:
-            store.drop_instance(instance_id)
-
-
 class _LazyAdmin:
     """The master's admin client, which exists only once the master has started."""
 
@@ -428,12 +370,3 @@ class _LazyAdmin:
         if admin is None:
             raise RuntimeError("master not started")
         return await admin.ensure_partitions(topic, count)
-
-
-def _as_request(plan: StagePlan) -> AutoScaleRequest:
-    return AutoScaleRequest(
-        source_topic=plan.stage[0] or "", target_topic=plan.stage[1],
-        service_name=plan.service_name, provider=plan.provider,
-        max_instance=plan.max_instance, min_instance=plan.min_instance,
-        extra_configs=dict(plan.extra_configs), group_id=plan.group_id,
-    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from deploy_scripts import DeployScripts, LocalProvider
 from deploy_scripts.docker import DockerProvider
@@ -90,7 +90,8 @@ def build_workers(
     if Worker.DISTRIBUTED_LOCK_WORKER in chosen:
         # master_host (lock_host) is what clients dial; the service binds apart from it.
         w.lock = DistributedLockWorker(
-            settings.lock_bind_host, settings.lock_port, control_key=settings.control_key
+            settings.lock_bind_host, settings.lock_port, control_key=settings.control_key,
+            **asdict(settings.lock_limits),
         )
         w.all.append(w.lock)
     if fleet_enabled(settings):

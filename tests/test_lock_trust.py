@@ -130,7 +130,9 @@ async def test_connections_beyond_the_cap_are_turned_away_with_a_reason() -> Non
 
 
 async def test_one_connection_holds_at_most_its_share_of_keys() -> None:
-    async with DistributedLockWorker(port=0, max_keys_per_client=2) as worker:
+    # Set in the Master's config file, as an operator would.
+    limits = {"master_port": 0, "max_keys_per_client": 2}
+    async with master_lock({"distributed_worker_config": limits}) as worker:
         raw, _ = await Raw.connect(worker.port)
         for n in (1, 2):
             assert (await raw.call(op="acquire", id=n, key=f"k{n}") or {})["ok"] is True

@@ -22,13 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import logging
 import os
-import resource
 import secrets
 import socket
-from dataclasses import dataclass, field
 from typing import Any
 
 from fogverse.constants import DEFAULT_LOCK_PORT, ENV_CONTROL_KEY
@@ -42,18 +39,9 @@ from fogverse.lock_protocol import (
     read_frame_bytes,
 )
 from workers.base import BaseWorker
-from workers.lock_table import (
-    BadRequest,
-    Grant,
-    LockStatus,
-    LockTable,
-    RequestId,
-    Waiter,
-    fence_field,
-    number_field,
-    text_field,
-    valid_id,
-)
+from workers.lock_limits import LockLimits, connection_budget, is_loopback
+from workers.lock_requests import LockClient, LockRequests, peer_name, refuse
+from workers.lock_table import LockStatus, LockTable, valid_id
 
 __all__ = ["DistributedLockWorker", "LockStatus"]
 
@@ -63,69 +51,11 @@ BODY_TIMEOUT = 10.0
 """Seconds a client may take to finish a frame it started; stops half-frames pinning a task."""
 AUTH_TIMEOUT = 10.0
 """Seconds a new connection has to answer the challenge."""
-MAX_PENDING_OUTPUT = 1 << 20
-"""A client that lets this many reply bytes pile up is not reading; it is dropped."""
 ACCEPT_PAUSE = 0.1
 """Seconds to stop accepting after the process ran out of descriptors."""
-FD_SHARE = 4
-"""The service keeps at most 1/FD_SHARE of the process's descriptor limit in connections."""
-
-_OPS = frozenset({"acquire", "renew", "release", "ping"})
 
 
-@dataclass(eq=False)
-class _Client:
-    """One connection and what it holds or waits for."""
-
-    writer: asyncio.StreamWriter
-    name: str
-    held: dict[str, Grant] = field(default_factory=dict)
-    waiting: dict[str, Waiter] = field(default_factory=dict)
-    closed: bool = False
-
-    def send(self, message: dict[str, Any]) -> None:
-        if self.closed:
-            return
-        transport = self.writer.transport
-        if transport.get_write_buffer_size() > MAX_PENDING_OUTPUT:
-            _log.warning("dropping %s: it does not read its replies", self.name)
-            self.closed = True
-            transport.abort()
-            return
-        self.writer.write(encode_frame(message))
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine's loopback interface."""
-    if not host:
-        return False  # the empty host binds every interface
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
-def connection_budget(requested: int) -> int:
-    """``requested``, lowered to a quarter of the descriptor limit if that is smaller."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return requested
-    return max(1, min(requested, soft // FD_SHARE))
-
-
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)
-
-
-class DistributedLockWorker(BaseWorker):
+class DistributedLockWorker(LockRequests, BaseWorker):
     """Serves per-key leased, fenced locks to ``fogverse.lock.DistributedLock`` clients.
 
     ``host`` is the address to bind (loopback by default), not the one clients
@@ -153,14 +83,8 @@ class DistributedLockWorker(BaseWorker):
         max_keys_per_client: int = 64,
         idle_timeout: float = 60.0,
     ) -> None:
-        if not 0 < default_lease <= max_lease:
-            raise ValueError(f"need 0 < default_lease <= max_lease, got {default_lease}")
-        for setting, value in (("max_connections", max_connections),
-                               ("max_keys_per_client", max_keys_per_client)):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(setting, value, "expected a positive integer")
-        if not idle_timeout > 0:
-            raise ConfigError("idle_timeout", idle_timeout, "expected a positive number")
+        self.limits = LockLimits(default_lease, max_lease, max_connections,
+                                 max_keys_per_client, idle_timeout)
         key = control_key if control_key is not None else os.environ.get(ENV_CONTROL_KEY) or None
         self.control_key: bytes | None = key.encode() if isinstance(key, str) else key
         if self.control_key is None and not is_loopback(host):
@@ -178,7 +102,7 @@ class DistributedLockWorker(BaseWorker):
         self.idle_timeout = idle_timeout
         self._listener: socket.socket | None = None
         self._table = LockTable()
-        self._clients: set[_Client] = set()
+        self._clients: set[LockClient] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self.turned_away = 0
         """Connections refused because the service was full."""
@@ -296,7 +220,7 @@ class DistributedLockWorker(BaseWorker):
         except OSError:
             conn.close()
             return
-        client = _Client(writer, name=_peer_name(writer))
+        client = LockClient(writer, name=peer_name(writer))
         self._clients.add(client)
         try:
             if await self._greet(reader, client):
@@ -309,7 +233,7 @@ class DistributedLockWorker(BaseWorker):
         finally:
             self._disconnect(client)
 
-    async def _greet(self, reader: asyncio.StreamReader, client: _Client) -> bool:
+    async def _greet(self, reader: asyncio.StreamReader, client: LockClient) -> bool:
         """Say hello and, with a key, check the client's answer; False drops it."""
         nonce = secrets.token_bytes(32)
         auth = self.control_key is not None
@@ -330,23 +254,23 @@ class DistributedLockWorker(BaseWorker):
             client.send({"id": request_id, "ok": True})
             return True
         _log.warning("lock service: %s failed the control-key challenge", client.name)
-        self._refuse(client, request_id, "auth_failed", "a valid auth request (HMAC of the"
+        refuse(client, request_id, "auth_failed", "a valid auth request (HMAC of the"
                      f" challenge under {ENV_CONTROL_KEY}) must come first")  # fmt: skip
         await client.writer.drain()
         return False
 
-    async def _read_requests(self, reader: asyncio.StreamReader, client: _Client) -> None:
+    async def _read_requests(self, reader: asyncio.StreamReader, client: LockClient) -> None:
         while not client.closed:
             try:
                 body = await read_frame_bytes(reader, BODY_TIMEOUT, self.idle_timeout)
             except TimeoutError:
                 if client.waiting:
                     continue  # the silence is ours: it waits for a grant
-                self._refuse(client, None, "idle", f"no request for {self.idle_timeout}s")
+                refuse(client, None, "idle", f"no request for {self.idle_timeout}s")
                 return
             except LockProtocolError as exc:
                 # The stream is out of step: nothing after this point can be trusted.
-                self._refuse(client, None, "bad_frame", str(exc))
+                refuse(client, None, "bad_frame", str(exc))
                 return
             if body is None:
                 return
@@ -354,79 +278,13 @@ class DistributedLockWorker(BaseWorker):
                 request = decode_body(body)
             except LockProtocolError as exc:
                 # Only this frame is bad; the length prefix keeps the stream in step.
-                self._refuse(client, None, "bad_request", str(exc))
+                refuse(client, None, "bad_request", str(exc))
             else:
                 self._dispatch(client, request)
             await client.writer.drain()
 
-    @staticmethod
-    def _refuse(client: _Client, request_id: RequestId, code: str, message: str) -> None:
-        client.send({"id": request_id, "ok": False, "error": code, "message": message})
-
-    def _disconnect(self, client: _Client) -> None:
+    def _disconnect(self, client: LockClient) -> None:
         client.closed = True
         self._table.drop(client)
         self._clients.discard(client)
         client.writer.transport.abort()
-
-    # -- requests ------------------------------------------------------------
-
-    def _dispatch(self, client: _Client, request: dict[str, Any]) -> None:
-        request_id = request.get("id")
-        if not valid_id(request_id):
-            self._refuse(
-                client, None, "bad_request", "id must be nil, an integer or a short string"
-            )
-            return
-        op = request.get("op")
-        try:
-            if op not in _OPS:
-                raise BadRequest("unknown_op", f"unknown op {op!r}; known: {sorted(_OPS)}")
-            reply = getattr(self, f"_on_{op}")(client, request_id, request)
-        except BadRequest as exc:
-            reply = {"ok": False, "error": exc.code, "message": str(exc)}
-        if reply is not None:
-            client.send({"id": request_id, **reply})
-
-    def _on_ping(
-        self, client: _Client, request_id: RequestId, request: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {"ok": True}
-
-    def _on_acquire(
-        self, client: _Client, request_id: RequestId, request: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        key = text_field(request, "key")
-        lease = self._lease(request, self.default_lease)
-        wait = number_field(request, "wait", None)
-        if key in client.held or key in client.waiting:
-            raise BadRequest("busy", f"this connection already holds or awaits {key!r}")
-        if len(client.held) + len(client.waiting) >= self.max_keys_per_client:
-            raise BadRequest("too_many_keys", f"one connection may hold or await at most"
-                             f" {self.max_keys_per_client} keys")  # fmt: skip
-        self._table.acquire(Waiter(client, request_id, key, lease), wait)
-        return None  # the reply goes out when the lock is granted or the wait ends
-
-    def _on_renew(
-        self, client: _Client, request_id: RequestId, request: dict[str, Any]
-    ) -> dict[str, Any]:
-        key, token = text_field(request, "key"), text_field(request, "token")
-        fence = fence_field(request)
-        current = client.held.get(key)
-        lease = self._lease(request, current.lease if current is not None else self.default_lease)
-        return {"ok": True, "lease": self._table.renew(client, key, token, fence, lease)}
-
-    def _on_release(
-        self, client: _Client, request_id: RequestId, request: dict[str, Any]
-    ) -> dict[str, Any]:
-        self._table.release(client, text_field(request, "key"), text_field(request, "token"),
-                            fence_field(request))  # fmt: skip
-        return {"ok": True}
-
-    def _lease(self, request: dict[str, Any], default: float) -> float:
-        lease = number_field(request, "lease", default)
-        if lease is None:
-            return default
-        if lease > self.max_lease:
-            raise BadRequest("bad_request", f"lease must be at most {self.max_lease}s")
-        return lease

@@ -62,6 +62,14 @@ def test_defaults_are_the_documented_ones() -> None:
         ({"services": {"s": {"module": "m", "replicas": 2}}}, "services.s.replicas"),
         ({"http_port": "80"}, "http_port"),
         ({"instance_expiry_beats": 0}, "instance_expiry_beats"),
+        ({"distributed_worker_config": {"max_connections": 0}},
+         "distributed_worker_config.max_connections"),
+        ({"distributed_worker_config": {"idle_timeout": "1m"}},
+         "distributed_worker_config.idle_timeout"),
+        ({"distributed_worker_config": {"default_lease": 60, "max_lease": 30}},
+         "distributed_worker_config.default_lease"),
+        ({"distributed_worker_config": {"max_leases": 30}},
+         "distributed_worker_config.max_leases"),
     ],
 )
 def test_bad_settings_name_the_key(conf: dict[str, object], names: str) -> None:
