@@ -10,8 +10,10 @@ from typing import Any
 from fogverse.config import StageConfig
 from fogverse.context import MessageContext, StoredItem
 from fogverse.errors import ConfigError, SourceExhaustedError
+from fogverse.runtime.concurrent_source import receive_concurrently
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.runnable import Runnable
+from fogverse.runtime.window import Window
 
 __all__ = ["Producer"]
 
@@ -25,8 +27,12 @@ class Producer(Runnable):
     """A source: receive() -> process() -> encode() -> send() to ``producer_topic``.
 
     ``receive`` may be sync or async; returning None means "nothing this time".
-    Stop with :meth:`stop`, a signal, or ``max_messages``.
+    Stop with :meth:`stop`, a signal, or ``max_messages``. With ``concurrency``
+    above 1, that many async receives are in flight at once
+    (:mod:`fogverse.runtime.concurrent_source`).
     """
+
+    _window: Window | None = None
 
     def _check_roles(self, config: StageConfig) -> None:
         if config.producer_topic is None and not self._sends_itself_cls():
@@ -39,7 +45,17 @@ class Producer(Runnable):
         """Return the next piece of data, or None when there is none yet."""
         raise NotImplementedError(f"{self.name} must define receive()")
 
+    def _prepare_path(self) -> None:
+        super()._prepare_path()
+        config = self.config
+        concurrent = config.concurrency > 1
+        self._window = Window(config.concurrency, config.ordered) if concurrent else None
+        self._concurrent = concurrent
+
     async def _main_loop(self) -> None:
+        if self._window is not None:
+            await receive_concurrently(self, self._window)
+            return
         delivery = Delivery(self, None)
         is_async = inspect.iscoroutinefunction(self.receive)
         remaining = self.config.max_messages

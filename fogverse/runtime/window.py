@@ -56,6 +56,11 @@ class Window:
                 del self._tails[key]
             self._room.release()
 
+    async def one_done(self) -> None:
+        """Wait until something in flight is done (at once if nothing is)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+
     async def drain(self, timeout: float) -> int:
         """Wait for everything in flight; cancel what is left after ``timeout``.
 
