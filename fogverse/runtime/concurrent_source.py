@@ -61,8 +61,9 @@ async def receive_concurrently(stage: Producer, window: Window) -> None:
     started = 0
     try:
         while not stage.stopping:
-            if remaining is not None and receipts.received + window.in_flight >= remaining:
-                if window.in_flight == 0:
+            admitted = window.in_flight + window.queued
+            if remaining is not None and receipts.received + admitted >= remaining:
+                if admitted == 0:
                     stage.stop()
                     break
                 await window.one_done()

@@ -5,10 +5,11 @@ Sources enter it at ``process`` with what ``receive`` made; consumers at
 hooks run around each step when a subclass defines them; an ``_after_*`` hook
 that returns something replaces the data.
 
-An all-sync stage without hooks (the common case) takes the same path with the
-general machinery switched off: each step is a direct call, the default codec
-is called without the method in between, and nothing awaits, so a whole fetched
-batch runs through without giving up the event loop.
+A stage without hooks whose only async step, if any, is ``process`` (the
+common cases) takes the same path with the general machinery switched off:
+each step is a direct call and the default codec is called without the method
+in between. When nothing is async nothing awaits, so a whole fetched batch
+runs through without giving up the event loop.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class MessagePath(ErrorPolicy):
     """Several messages in flight on one loop: the current one is per task."""
     _hooks: dict[str, Callable[..., Any]]
     _plain = False
-    """No hooks, nothing async, no custom send(), no profiling rows."""
+    """No hooks, nothing async but process, no custom send(), no profiling rows."""
     _codec_decode: Callable[[bytes, str | None], Any] | None = None
     _codec_encode: Callable[[Any], tuple[bytes, str]] | None = None
     _spent: list[float]
@@ -137,8 +138,10 @@ class MessagePath(ErrorPolicy):
         self._sends_itself = type(self).send is not MessagePath.send
         self._topic = self.config.producer_topic or ""
         self._forwards = bool(self._topic)
+        # An async process alone keeps a stage plain: I/O-bound stages (many in
+        # flight with ``concurrency``) are the ones whose per-message cost counts.
         self._plain = not (
-            self._hooks or self._async_process or self._async_decode or self._async_encode
+            self._hooks or self._async_decode or self._async_encode
             or self._sends_itself or self.config.profiling_csv
         )
         cls = type(self)
@@ -170,9 +173,9 @@ class MessagePath(ErrorPolicy):
         A step that raises puts its message under the error policy and the
         next one goes on; after a policy stopped the stage, none does. Takes
         a whole fetched batch at a time (the loop is the hot path: per message
-        there is no call to set up, and a plain stage never awaits), or one.
+        there is no call to set up, and an all-sync plain stage never awaits), or one.
         """
-        plain = self._plain
+        plain, awaits = self._plain, self._async_process
         forwards, topic = self._forwards, self._topic
         codec_decode, codec_encode = self._codec_decode, self._codec_encode
         process, spent = self.process, self._spent
@@ -194,6 +197,8 @@ class MessagePath(ErrorPolicy):
                 flight.step = "process"
                 if plain:
                     result = process(data)
+                    if awaits:
+                        result = await result
                 else:
                     result = await self._step(flight, 1, process, self._async_process, data)
                 processed = encoded = clock()
@@ -214,7 +219,9 @@ class MessagePath(ErrorPolicy):
                     if not plain:
                         await self._send_out(flight, payload)
                     elif forwards:
-                        self._produce_raw(flight, topic, payload, ctx.key,
+                        # FogVerse code may retarget self.producer_topic in process().
+                        self._produce_raw(flight, getattr(self, "producer_topic", None) or topic,
+                                          payload, ctx.key,
                                           _output_headers(ctx.headers, flight.content_type))
             except Exception as exc:
                 self._message_failed(flight, exc)

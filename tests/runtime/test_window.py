@@ -46,19 +46,20 @@ async def test_a_failure_releases_the_next_one() -> None:
 
 
 async def test_admission_waits_for_room_and_drain_cancels_what_is_left() -> None:
-    window = Window(2)
+    window = Window(2, queued_limit=1)
     forever = asyncio.Event()
 
     async def stuck(gate: Gate | None) -> None:
         await forever.wait()
 
-    await window.admit(1, stuck)
-    await window.admit(2, stuck)
-    third = asyncio.create_task(window.admit(3, stuck))
+    for key in (1, 2, 3):  # two in flight, one queued to start
+        await window.admit(key, stuck)
+    fourth = asyncio.create_task(window.admit(4, stuck))
     for _ in range(10):  # with room, admission would finish within a loop turn
         await asyncio.sleep(0)
-    assert not third.done(), "a full window admitted more"
-    assert await window.drain(0.05) == 2
-    await asyncio.wait_for(third, 5)  # room again once the first two left
+    assert (window.in_flight, window.queued) == (2, 1)
+    assert not fourth.done(), "a full window admitted more"
+    assert await window.drain(0.05) == 3
+    await asyncio.wait_for(fourth, 5)  # room again once the first three left
     assert await window.drain(0.05) == 1
-    assert window.in_flight == 0
+    assert window.in_flight == window.queued == 0
