@@ -77,9 +77,12 @@ class Window:
             gate = self._tails.get(key)
             self._tails[key] = done
         self._queue.append((work, gate, key, done))
-        if self._idle:
-            self._idle.popleft().set_result(None)
-        elif len(self._workers) < self.limit:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():  # a cancelled worker's is done already
+                waiter.set_result(None)
+                return
+        if len(self._workers) < self.limit:
             task = loop.create_task(self._worker())
             self._workers.add(task)
             task.add_done_callback(self._workers.discard)
@@ -90,11 +93,7 @@ class Window:
             if not queue:
                 waiter = asyncio.get_running_loop().create_future()
                 self._idle.append(waiter)
-                try:
-                    await waiter
-                finally:
-                    if not waiter.done():
-                        self._idle.remove(waiter)
+                await waiter
                 continue
             work, gate, key, done = queue.popleft()
             room = self._room
@@ -142,6 +141,7 @@ class Window:
         self._queue.clear()
         if self._room is not None and not self._room.done():
             self._room.set_result(None)
+        self._idle.clear()
         workers = list(self._workers)
         for task in workers:
             task.cancel()

@@ -43,6 +43,10 @@ async def test_a_failure_releases_the_next_one() -> None:
     await window.admit("k", ok)
     await window.drain(5)
     assert sent == [2]
+    # A drained window (its idle workers gone) takes work again.
+    await window.admit("k", ok)
+    assert await window.drain(5) == 0
+    assert sent == [2, 2]
 
 
 async def test_admission_waits_for_room_and_drain_cancels_what_is_left() -> None:
