@@ -19,7 +19,6 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Generic, TypeVar
 
@@ -27,9 +26,17 @@ import msgpack
 
 from fogverse.parallel.children import context, describe_exit, kill_all, start_process, wait_exit
 from fogverse.parallel.errors import PoolBrokenError, ProcessorSetupError
-from fogverse.parallel.jobs import Crashed, Done, Failed, Outcome
-from fogverse.parallel.wire import Frame, FrameBuffer, Kind, encode_frame
+from fogverse.parallel.jobs import Crashed, Outcome
+from fogverse.parallel.wire import Frame, Kind, encode_frame
 from fogverse.parallel.worker import worker_main
+from fogverse.parallel.worker_link import (
+    PoolStats,
+    SentJob,
+    WorkerLink,
+    WorkerProtocol,
+    outcome_of,
+    queued_jobs,
+)
 
 __all__ = ["PoolStats", "ProcessPool"]
 
@@ -47,67 +54,6 @@ others behind it."""
 MAX_DEPTH = 256
 _REAP_TIMEOUT_S = 2.0
 _SENTINEL_GRACE_S = 1.0
-
-
-@dataclass
-class PoolStats:
-    """What crossed the process boundary and what died, since the pool started."""
-
-    jobs_sent: int = 0
-    job_bytes_sent: int = 0
-    """Bytes of job frames: the per-message cost (payload plus a small header)."""
-    init_bytes_sent: int = 0
-    """Bytes of Processor frames: once per worker start, never per message."""
-    deaths: int = 0
-    respawns: int = 0
-    retried: int = 0
-    gave_up: int = 0
-
-
-@dataclass(eq=False, slots=True)
-class _Task(Generic[T]):
-    id: int
-    owner: T
-    payload: bytes
-    content_type: str | None
-    kills: int = 0
-
-
-@dataclass(eq=False)
-class _Worker(Generic[T]):
-    number: int
-    process: BaseProcess
-    transport: asyncio.Transport | None = None
-    in_flight: deque[_Task[T]] = field(default_factory=deque)
-    ready: bool = False
-    lost: bool = False
-    setup_failed: bool = False
-    busy_since: float | None = None
-    """When the job at the head of in_flight started (monotonic), if any."""
-    killed_because: str | None = None
-
-
-class _WorkerProtocol(asyncio.Protocol, Generic[T]):
-    """The stage's end of one worker's socket."""
-
-    def __init__(self, pool: ProcessPool[T], worker: _Worker[T]) -> None:
-        self._pool = pool
-        self._worker = worker
-        self._buffer = FrameBuffer()
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer.feed(data)
-        for frame in self._buffer.frames():
-            self._pool._on_frame(self._worker, frame)
-        # Refill at once rather than on the next loop turn: one wake-up fewer
-        # per batch of answers.
-        self._pool._dispatch()
-
-    def eof_received(self) -> bool:
-        return False  # close our end too; connection_lost follows
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._pool._on_lost(self._worker)
 
 
 class ProcessPool(Generic[T]):
@@ -140,8 +86,8 @@ class ProcessPool(Generic[T]):
         self._prefetch = prefetch
         self._ctx = context(start_method)
         self._name = name
-        self._workers: list[_Worker[T]] = []
-        self._pending: deque[_Task[T]] = deque()
+        self._workers: list[WorkerLink[T]] = []
+        self._pending: deque[SentJob[T]] = deque()
         self._ids = itertools.count(1)
         self._numbers = itertools.count(1)
         self._burials: set[asyncio.Task[None]] = set()
@@ -210,7 +156,7 @@ class ProcessPool(Generic[T]):
 
     def submit(self, owner: T, payload: bytes, content_type: str | None) -> None:
         """Queue one message's payload; ``on_done(owner, outcome)`` follows."""
-        self._pending.append(_Task(next(self._ids), owner, payload, content_type))
+        self._pending.append(SentJob(next(self._ids), owner, payload, content_type))
         self._schedule_dispatch()
 
     def _schedule_dispatch(self) -> None:
@@ -232,9 +178,9 @@ class ProcessPool(Generic[T]):
                  if w.ready and not w.lost and len(w.in_flight) <= low]
         if not ready:
             return
-        frames: dict[_Worker[T], list[bytes]] = {}
+        frames: dict[WorkerLink[T], list[bytes]] = {}
         while pending:
-            worker = min(ready, key=_load)
+            worker = min(ready, key=queued_jobs)
             if len(worker.in_flight) >= depth:
                 break
             task = pending.popleft()
@@ -256,7 +202,7 @@ class ProcessPool(Generic[T]):
             return self._prefetch
         return max(self._prefetch, min(MAX_DEPTH, math.ceil(QUEUED_WORK_S / seconds)))
 
-    def _on_frame(self, worker: _Worker[T], frame: Frame) -> None:
+    def _on_frame(self, worker: WorkerLink[T], frame: Frame) -> None:
         kind = frame.kind
         if kind in (Kind.RESULT, Kind.EMPTY, Kind.ERROR):
             # A moving average: follows a change of workload within some dozens of jobs.
@@ -267,21 +213,21 @@ class ProcessPool(Generic[T]):
             if task.id != frame.job:
                 log.error("worker %d answered job %d, expected %d",
                           worker.number, frame.job, task.id)
-            self._finish(task, _outcome(frame))
+            self._finish(task, outcome_of(frame))
         elif kind == Kind.READY:
             self._worker_ready(worker)
         elif kind == Kind.SETUP_FAILED:
             worker.setup_failed = True
             self._fail(ProcessorSetupError(*msgpack.unpackb(frame.data)))
 
-    def _finish(self, task: _Task[T], outcome: Outcome) -> None:
+    def _finish(self, task: SentJob[T], outcome: Outcome) -> None:
         try:
             self._on_done(task.owner, outcome)
         except Exception as exc:  # a bug in the stage must not look like a dead worker
             log.exception("parallel stage failed to take a result")
             self._fail(exc)
 
-    def _worker_ready(self, worker: _Worker[T]) -> None:
+    def _worker_ready(self, worker: WorkerLink[T]) -> None:
         worker.ready = True
         self._early_deaths = 0
         starting = self._starting
@@ -312,28 +258,28 @@ class ProcessPool(Generic[T]):
             # Only the worker may hold its end, or its death would never read as EOF.
             child_end.close()
         self._processes.add(process)
-        worker: _Worker[T] = _Worker(number, process)
+        worker: WorkerLink[T] = WorkerLink(number, process)
         self._workers.append(worker)
         transport, _ = await self._loop.create_unix_connection(
-            lambda: _WorkerProtocol(self, worker), sock=parent_end
+            lambda: WorkerProtocol(self, worker), sock=parent_end
         )
         worker.transport = transport
         transport.write(self._init_frame)
         self.stats.init_bytes_sent += len(self._init_frame)
         self._loop.add_reader(process.sentinel, self._on_exit, worker)
 
-    def _on_exit(self, worker: _Worker[T]) -> None:
+    def _on_exit(self, worker: WorkerLink[T]) -> None:
         # EOF on the socket is the signal we act on, because it comes after every
         # answer the worker sent. The sentinel is a backstop for a socket some
         # forked process inherited and so keeps open.
         self._loop.remove_reader(worker.process.sentinel)
         self._loop.call_later(_SENTINEL_GRACE_S, self._abort, worker)
 
-    def _abort(self, worker: _Worker[T]) -> None:
+    def _abort(self, worker: WorkerLink[T]) -> None:
         if not worker.lost and worker.transport is not None:
             worker.transport.abort()
 
-    def _on_lost(self, worker: _Worker[T]) -> None:
+    def _on_lost(self, worker: WorkerLink[T]) -> None:
         if worker.lost:
             return
         worker.lost = True
@@ -343,7 +289,7 @@ class ProcessPool(Generic[T]):
         self._burials.add(burial)
         burial.add_done_callback(self._burials.discard)
 
-    async def _bury(self, worker: _Worker[T]) -> None:
+    async def _bury(self, worker: WorkerLink[T]) -> None:
         reason = await self._reap(worker.process)
         reason = worker.killed_because or reason
         self._processes.discard(worker.process)
@@ -366,7 +312,7 @@ class ProcessPool(Generic[T]):
         await self._spawn()
         self.stats.respawns += 1
 
-    def _requeue(self, worker: _Worker[T], reason: str) -> None:
+    def _requeue(self, worker: WorkerLink[T], reason: str) -> None:
         tasks = list(worker.in_flight)
         worker.in_flight.clear()
         if not tasks:
@@ -401,7 +347,7 @@ class ProcessPool(Generic[T]):
             await wait_exit(process, _REAP_TIMEOUT_S)
         return describe_exit(process.exitcode)
 
-    async def _stop(self, worker: _Worker[T], timeout: float) -> None:
+    async def _stop(self, worker: WorkerLink[T], timeout: float) -> None:
         process = worker.process
         if not await wait_exit(process, timeout):
             # Workers ignore SIGTERM (see worker_main), so go straight to SIGKILL.
@@ -413,16 +359,3 @@ class ProcessPool(Generic[T]):
         if worker.transport is not None:
             worker.transport.close()
         self._processes.discard(process)
-
-
-def _load(worker: _Worker[T]) -> int:
-    return len(worker.in_flight)
-
-
-def _outcome(frame: Frame) -> Done | Failed:
-    if frame.kind == Kind.RESULT:
-        return Done(frame.data, frame.meta, frame.seconds)
-    if frame.kind == Kind.EMPTY:
-        return Done(None, "", frame.seconds)
-    error_type, message, trace = msgpack.unpackb(frame.data)
-    return Failed(frame.meta, error_type, message, trace, frame.seconds)
