@@ -61,8 +61,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from fogverse.agent.cli import register as register_agent
 from fogverse.broker.cluster import KafkaCluster
-from fogverse.broker.embedded import EmbeddedBroker, log_tail
+from fogverse.broker.embedded import EmbeddedBroker
 from fogverse.broker.jars import ensure_kafka_jars
+from fogverse.broker.kafka_node import log_tail
 from fogverse.errors import ConfigError, FogVerseError
 from fogverse.tasks.cli import register as register_task
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fogverse.broker.embedded import free_ports, new_cluster_id, server_properties
+from fogverse.broker.kafka_node import free_ports, new_cluster_id, server_properties
 from fogverse.errors import BrokerUnavailableError
 from tests.docker_engine import docker_client_or_skip, docker_env
 

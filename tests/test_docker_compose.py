@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fogverse.broker.embedded import free_ports
+from fogverse.broker.kafka_node import free_ports
 from fogverse.constants import NODES_TOPIC
 from fogverse.control import open_envelope
 from tests.docker_engine import ROOT, skip_or_fail_docker

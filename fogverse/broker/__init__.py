@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fogverse.broker.embedded import EmbeddedBroker, new_cluster_id
+from fogverse.broker.embedded import EmbeddedBroker
 from fogverse.broker.jars import DEFAULT_KAFKA_VERSION, ensure_kafka_jars
+from fogverse.broker.kafka_node import new_cluster_id
 from fogverse.constants import ENV_BOOTSTRAP
 
 __all__ = [

@@ -24,20 +24,24 @@ from types import TracebackType
 from typing import IO, Any, Final, Self
 
 from fogverse import processes
-from fogverse.broker import embedded
-from fogverse.broker.embedded import (
+from fogverse.broker.jars import ensure_kafka_jars, require_tools
+from fogverse.broker.kafka_node import (
     FORMAT_TIMEOUT_S,
     HOST,
     POLL_INTERVAL_S,
     STARTUP_TIMEOUT_S,
     STOP_TIMEOUT_S,
+    admin_client,
+    check_java_version,
     free_ports,
     log_tail,
     new_cluster_id,
+    packaged_log4j_config,
+    port_open,
     render_properties,
     server_properties,
+    spawn_node,
 )
-from fogverse.broker.jars import ensure_kafka_jars, require_tools
 from fogverse.errors import BrokerUnavailableError
 
 __all__ = ["KafkaCluster", "NodeInfo", "cluster_settings"]
@@ -155,7 +159,7 @@ class KafkaCluster:
         if self._running is not None:
             raise RuntimeError("this cluster is already started")
         java = require_tools("java")["java"]
-        embedded._check_java_version(java)
+        check_java_version(java)
         lib = ensure_kafka_jars(self.kafka_version, self.cache_dir)
         workdir = Path(tempfile.mkdtemp(prefix="fogverse-kafka-cluster-"))
         self._running = _Processes(workdir)
@@ -187,7 +191,7 @@ class KafkaCluster:
             raise RuntimeError(f"node {node_id} is still running")
         self._launch(node)
         # Its port opens only once the node is ready; the others may still list it as before.
-        self._await(lambda ids: node_id in ids and embedded._port_open(node.port),
+        self._await(lambda ids: node_id in ids and port_open(node.port),
                     f"node {node_id} to rejoin")  # fmt: skip
 
     def wait(self) -> int:
@@ -231,7 +235,7 @@ class KafkaCluster:
 
     def _jvm_command(self, java: str, lib: Path, workdir: Path) -> list[str]:
         log4j = workdir / "log4j2.properties"
-        log4j.write_text(embedded._packaged_log4j_config(), encoding="utf-8")
+        log4j.write_text(packaged_log4j_config(), encoding="utf-8")
         return [java, f"-Xmx{self.heap}", "-XX:+ExitOnOutOfMemoryError",
                 "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
                 "-cp", f"{lib.resolve()}/*"]  # fmt: skip
@@ -281,8 +285,8 @@ class KafkaCluster:
                 if node.proc is not None and node.proc.poll() is not None:
                     raise self._failure(node, f"Kafka node {node.node_id} exited with status"
                                               f" {node.proc.returncode}")  # fmt: skip
-            if admin is None and any(embedded._port_open(n.port) for n in self._nodes()):
-                admin = embedded._admin_client(self.bootstrap)
+            if admin is None and any(port_open(n.port) for n in self._nodes()):
+                admin = admin_client(self.bootstrap)
             if admin is not None and ready(_broker_ids(admin)):
                 log.info("Kafka cluster ready at %s", self.bootstrap)
                 return
@@ -310,7 +314,7 @@ def _broker_ids(admin: Any) -> set[int]:
 
 def _spawn(cmd: list[str], node: _Node) -> subprocess.Popen[bytes]:
     assert node.log_file is not None
-    return embedded._spawn(cmd, node.log_file)
+    return spawn_node(cmd, node.log_file)
 
 
 def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:

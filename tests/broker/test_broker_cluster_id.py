@@ -9,7 +9,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fogverse.broker.embedded import cluster_id_from_uuid, new_cluster_id
+from fogverse.broker.kafka_node import cluster_id_from_uuid, new_cluster_id
 
 BASE64URL = set(string.ascii_letters + string.digits + "-_")
 SAFE = uuid.UUID(int=1 << 120)  # encodes to a leading 'A'
