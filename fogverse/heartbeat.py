@@ -212,8 +212,15 @@ def reporter_for_stage(
     if deploy_config is None:
         deploy_config = config.deploy_config or getattr(stage, "deploy_config", None)
 
+    # With concurrency N, N messages' process times overlap: reported is the
+    # share of the N places in use, so a saturated instance reads 1 busy and
+    # the master's scale-in rule (utilisation of those that remain) holds.
+    places = max(1, config.concurrency)
+
     def totals() -> Totals:
-        return Totals(stats.consumed, stats.produced, stats.step_seconds.get("process"))
+        process = stats.step_seconds.get("process")
+        return Totals(stats.consumed, stats.produced,
+                      None if process is None else process / places)
 
     return HeartbeatReporter(
         observer, totals, interval=config.heartbeat_interval, deploy_config=deploy_config

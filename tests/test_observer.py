@@ -137,6 +137,22 @@ def test_an_unreachable_broker_never_blocks_or_raises() -> None:
     observer.close(timeout=0.5)  # returns although nothing can be delivered
 
 
+@pytest.mark.parametrize(("concurrency", "busy"), [(1, 8.0), (16, 0.5)])
+def test_a_stage_reports_the_share_of_its_places_in_use(concurrency: int, busy: float) -> None:
+    from fogverse import Consumer
+    from fogverse.heartbeat import reporter_for_stage
+
+    stage = Consumer(consumer_topic="in", producer_topic="out", consumer_servers="127.0.0.1:1",
+                     concurrency=concurrency)
+    # 8 s of process() in overlapping awaits: 16 places half full, or one place 8x over.
+    stage.stats.step_seconds["process"] = 8.0
+    reporter = reporter_for_stage(stage)
+    try:
+        assert reporter._read().processing_seconds == busy
+    finally:
+        reporter.observer.close(timeout=0.1)
+
+
 @pytest.mark.parametrize("given_as", ["attribute", "setting"])
 async def test_a_runtime_stage_heartbeats_and_sends_its_request_by_itself(
     kafka_bootstrap: str, unique: Callable[[str], str], given_as: str
