@@ -74,6 +74,11 @@ def build_workers(
     """The workers ``settings.workers`` names, then ``extra`` (FogVerse's observers)."""
     chosen = settings.workers
     w = MasterWorkers()
+    if fleet_enabled(settings):
+        # First to start, last to stop: the deployer stops AGENT instances at close
+        # through the fleet's link to the agents, which must still be up.
+        w.fleet = FleetWorker(settings, scripts)
+        w.all.append(w.fleet)
     if Worker.STATISTIC_WORKER in chosen:
         w.statistic = StatisticWorker(registry, settings.statistic)
         w.all.append(w.statistic)
@@ -94,9 +99,6 @@ def build_workers(
             **asdict(settings.lock_limits),
         )
         w.all.append(w.lock)
-    if fleet_enabled(settings):
-        w.fleet = FleetWorker(settings, scripts)
-        w.all.append(w.fleet)
     w.all.extend(extra)
     return w
 

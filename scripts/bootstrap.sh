@@ -10,7 +10,7 @@ fi
 stamp=.venv/.fogverse-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,demo]"
   touch "$stamp"
 fi
 if [ -z "${FOGVERSE_BOOTSTRAP:-}" ]; then
