@@ -101,7 +101,7 @@ class LiveDisplay:
         from rich.live import Live
 
         self._console = Console()
-        self._events: deque[str] = deque(maxlen=8)
+        self._events: deque[str] = deque(maxlen=5)
         self._live = Live(console=self._console, refresh_per_second=4, transient=False)
         self._live.start()
 
@@ -138,9 +138,11 @@ class LiveDisplay:
 
 
 def _rich_table(title: str, headers: list[str], rows: list[list[str]]) -> Any:
+    from rich import box
     from rich.table import Table as RichTable
 
-    table = RichTable(title=title, title_justify="left", expand=False)
+    table = RichTable(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAD,
+                      show_edge=False, padding=(0, 1))
     for h in headers:
         table.add_column(h)
     for row in rows:

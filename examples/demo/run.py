@@ -106,6 +106,7 @@ class Demo:
                 self.display.say(f"dashboard: http://127.0.0.1:{self.master.http.port}/  "
                                  f"(status: /status, metrics: /metrics)")
             self.display.say(f"logs of the master, agents and instances: {self.log_dir}")
+            self.display.say("devices: " + "; ".join(f"{d.node_id} ({d.label})" for d in DEVICES))
             self.sink = _OnThread(self._make_sink())
             camera = Camera(0.0, producer_topic=self.names.frames,
                             consumer_servers=self.bootstrap, control_topic=self.names.control)
@@ -281,7 +282,7 @@ class Demo:
             produced=s.produced, received=s.received, analysed_rate=s.analysed_rate,
             live=s.live, lag=s.lag,
             stage=(["stage", "instances", "on nodes", "in fps", "out/s", "lag"], stage_rows),
-            nodes=(["node", "plays", "score", "battery", "charging", "thermal", "blocked by",
+            nodes=(["node", "score", "battery", "charging", "thermal", "blocked by",
                     "instances"], self._node_rows(s.placement)),
             last_decision="" if last is None else f"{last.action} ({last.code}): {last.reason}",
         )
@@ -292,12 +293,11 @@ class Demo:
         for device in DEVICES:
             n = reported.get(device.node_id)
             if n is None:
-                rows.append([device.node_id, device.label, "-", "-", "-", "-", "not seen yet",
-                             "0"])
+                rows.append([device.node_id, "-", "-", "-", "-", "not seen yet", "0"])
                 continue
             battery = n.get("battery_percent")
             rows.append([
-                device.node_id, device.label,
+                device.node_id,
                 "-" if n.get("score") is None else f"{n['score']:.2f}",
                 "mains" if battery is None else f"{battery:.0f} %",
                 _yes_no(n.get("charging")),
