@@ -55,9 +55,12 @@ DEVICES: tuple[Device, ...] = (
 
 def start_agents(
     bootstrap: str, master_id: str, nodes_topic: str, orders_topic: str, log_dir: Path,
-    devices: tuple[Device, ...] = DEVICES,
+    devices: tuple[Device, ...] = DEVICES, handlers: str | None = None,
 ) -> dict[str, subprocess.Popen[bytes]]:
-    """One agent per device, each logging to ``log_dir/<node>.agent.log``."""
+    """One agent per device, each logging to ``log_dir/<node>.agent.log``.
+
+    ``handlers`` (``module:object``) are the task handlers the agents load.
+    """
     # The demo's own profile variables must not leak into every device.
     base = {k: v for k, v in os.environ.items() if k not in _PROFILE_VARS}
     procs = {}
@@ -67,6 +70,8 @@ def start_agents(
                 "--nodes-topic", nodes_topic, "--orders-topic", orders_topic,
                 "--log-dir", str(log_dir), "--tags", ",".join(device.tags),
                 "--profile-file", str(profile_path(log_dir, device))]
+        if handlers:
+            argv += ["--handlers", handlers]
         env = {**base, **device.profile}
         if ENV_CONTROL_KEY in os.environ:
             env[ENV_CONTROL_KEY] = os.environ[ENV_CONTROL_KEY]

@@ -1,0 +1,1 @@
+"""IoT sensor readings with anomaly detection."""

@@ -1,0 +1,1 @@
+"""Tasks on node agents: submit work, the master's scheduler picks the device."""
