@@ -11,6 +11,7 @@ nor ends before it has shown something.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import signal
 import threading
@@ -103,8 +104,7 @@ class Demo:
                                   self.names.orders, self.log_dir)
             await self.master.start()
             if self.master.http is not None:
-                self.display.say(f"dashboard: http://127.0.0.1:{self.master.http.port}/  "
-                                 f"(status: /status, metrics: /metrics)")
+                self.display.say(_addresses(self.master.http.port))
             self.display.say(f"logs of the master, agents and instances: {self.log_dir}")
             self.display.say("devices: " + "; ".join(f"{d.node_id} ({d.label})" for d in DEVICES))
             self.sink = _OnThread(self._make_sink())
@@ -319,6 +319,13 @@ async def run_demo(bootstrap: str, timing: Timing, display: Display, log_dir: Pa
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _addresses(port: int) -> str:
+    base = f"http://127.0.0.1:{port}"
+    # The dashboard lives in master.dashboard where the master has one.
+    page = "/dashboard/" if importlib.util.find_spec("master.dashboard") else "/status"
+    return f"dashboard: {base}{page}  (status: {base}/status, metrics: {base}/metrics)"
 
 
 def _yes_no(value: object) -> str:

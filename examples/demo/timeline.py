@@ -17,7 +17,8 @@ from typing import Any
 __all__ = ["Event", "Sample", "Timeline"]
 
 SETTLE_S = 3.0
-"""After an instance count changes, the group rebalances: rates of these seconds don't count."""
+"""After the instance count or the step changes, rates of these seconds don't count (the
+group rebalances; the rate over the last second still shows the step before)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Timeline:
         """Mean results/s in ``phase`` with one instance, and with the most it had.
 
         Seconds right after a change of the instance count (the group rebalancing)
-        are left out.
+        or of the step are left out.
         """
         settled = self._settled(phase)
         if not settled:
@@ -115,10 +116,11 @@ class Timeline:
     def _settled(self, phase: str) -> list[Sample]:
         out = []
         changed_at = float("-inf")
-        previous: int | None = None
+        previous: tuple[int, str] | None = None
         for s in self.samples:
-            if s.live != previous:
-                changed_at, previous = s.t, s.live
+            # A new step's first second still shows the old rate: it settles too.
+            if (s.live, s.phase) != previous:
+                changed_at, previous = s.t, (s.live, s.phase)
             if s.phase == phase and s.t - changed_at >= SETTLE_S:
                 out.append(s)
         return out

@@ -37,7 +37,8 @@ def test_scale_counts_ignore_the_first_start_and_moves() -> None:
 
 def test_throughput_compares_one_instance_with_the_most_leaving_out_rebalances() -> None:
     timeline = Timeline(min_instance=1)
-    rows = [(0, 1, 100.0, "warm-up"), (4, 1, 25.0, "load step"), (5, 1, 23.0, "load step"),
+    rows = [(0, 1, 100.0, "warm-up"), (1, 1, 10.0, "load step"),  # the step's first seconds
+            (4, 1, 25.0, "load step"), (5, 1, 23.0, "load step"),
             (6, 3, 10.0, "load step"),  # the group rebalancing: left out
             (9, 3, 70.0, "load step"), (10, 3, 74.0, "load step"), (14, 3, 500.0, "calm")]
     for t, live, rate, phase in rows:
