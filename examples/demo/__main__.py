@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except DemoFailedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before the demo's own handler was in place
+        print("interrupted", file=sys.stderr)
+        return 130
     summary["ok"] = summary["lost"] == 0 and summary["scaled_out"] > 0 \
         and summary["scaled_in"] > 0
     print_summary(summary)
