@@ -114,6 +114,8 @@ NOTES: Mapping[str, str] = {
     "ServiceSpec.target_topic": "The stage's output topic.",
     "ServiceSpec.group_id": "The stage's consumer group (for lag).",
     "ServiceSpec.extra_configs": "Passed to the provider, winning over a request's.",
+    "ServiceSpec.version": "The name of the version declared here (for rollouts).",
+    "ServiceSpec.versions": "Other versions it may be rolled out to (`deploy_scripts.version`).",
     # Policies
     "Policies.prefer_charging_nodes": "Favour devices on a charger.",
     "Policies.battery_minimum_percent": "Under this (not charging): no work.",
