@@ -37,6 +37,7 @@ from master.fleet import FleetSettings  # noqa: E402
 from master.scheduling import Policies  # noqa: E402
 from master.scheduling.autoscale import DeployerSettings  # noqa: E402
 from workers.input_output import InputOutputSettings  # noqa: E402
+from workers.lock_limits import LockLimits  # noqa: E402
 from workers.statistic import StatisticSettings  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "configuration.md"
@@ -301,7 +302,7 @@ def sections() -> Iterator[str]:
                            InputOutputSettings))
     settings = mc.MasterSettings()
     yield ("### `distributed_worker_config`\n\n"
-           + section_table(mc.DistributedWorkerConfig, "DistributedWorkerConfig", None, {
+           + section_table(mc.DistributedWorkerConfig, "DistributedWorkerConfig", LockLimits, {
                "master_host": _show(settings.lock_host), "master_port": str(settings.lock_port),
                "bind_host": _show(settings.lock_bind_host)}))
     fleet_defaults = {name: default_of(FleetSettings, name)
