@@ -22,9 +22,9 @@ from confluent_kafka import Producer as KafkaProducer
 
 from bench._common import broker, create_topics, emit, fetch_batch, fresh
 from fogverse import Consumer, Producer
+from fogverse.clients.confluent_conf import producer_conf
 from fogverse.config import StageConfig
 from fogverse.constants import H_CREATED_AT
-from fogverse.runtime.kafka_io import producer_conf
 
 WARMUP_S = 2.0
 

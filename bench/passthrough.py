@@ -34,7 +34,7 @@ from confluent_kafka import Producer as KafkaProducer
 
 from bench._common import broker, create_topics, emit, fetch_batch, fresh, prefill
 from fogverse import Consumer, StageConfig
-from fogverse.runtime.kafka_io import producer_conf
+from fogverse.clients.confluent_conf import producer_conf
 
 
 def raw_loop(servers: str, source: str, target: str, count: int, same_producer: bool) -> float:

@@ -30,9 +30,9 @@ from confluent_kafka import Producer as KafkaProducer
 
 from bench._common import broker, create_topics, emit, fetch_batch, fresh
 from fogverse import Consumer, OpenCVConsumer
+from fogverse.clients.confluent_conf import producer_conf
 from fogverse.config import StageConfig
 from fogverse.constants import CT_JPEG, H_CONTENT_TYPE, H_CREATED_AT
-from fogverse.runtime.kafka_io import producer_conf
 
 SIZE = (640, 480)
 QUALITY = 80

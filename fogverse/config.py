@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from fogverse.constants import DEFAULT_CONTROL_TOPIC, ENV_BOOTSTRAP
+from fogverse.constants import CLIENTS, DEFAULT_CONTROL_TOPIC, ENV_BOOTSTRAP, ENV_CLIENT
 from fogverse.errors import ConfigError
 
 __all__ = [
@@ -98,6 +98,10 @@ class StageConfig:
     """FogVerse's DeployConfig (provider, service_name, max_instance,
     extra_configs): when set, the stage asks the master to scale it."""
     profiling_csv: str | None = None
+    client: str | None = None
+    """The Kafka client library: ``confluent`` (confluent-kafka, the default) or
+    ``aiokafka`` (pure Python, for devices without a librdkafka wheel). Unset:
+    confluent-kafka, or aiokafka when confluent-kafka cannot be imported."""
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     consumer_extra: Mapping[str, Any] = field(default_factory=dict)
     producer_extra: Mapping[str, Any] = field(default_factory=dict)
@@ -211,6 +215,8 @@ def validate(config: StageConfig) -> None:
         )
     if config.group_protocol not in GROUP_PROTOCOLS:
         raise ConfigError("group_protocol", config.group_protocol, f"expected {GROUP_PROTOCOLS}")
+    if config.client is not None and config.client not in CLIENTS:
+        raise ConfigError(f"client ({ENV_CLIENT})", config.client, f"expected one of {CLIENTS}")
     _check_positive(config)
 
 

@@ -24,6 +24,12 @@ ENV_CONTROL_KEY: Final = "FOGVERSE_CONTROL_KEY"
 ENV_CLIENT: Final = "FOGVERSE_CLIENT"
 """Kafka client backend to use: ``confluent`` (default) or ``aiokafka``."""
 
+CLIENT_CONFLUENT: Final = "confluent"
+"""confluent-kafka (librdkafka): the default client backend."""
+CLIENT_AIOKAFKA: Final = "aiokafka"
+"""aiokafka: pure Python, for devices where librdkafka has no wheel."""
+CLIENTS: Final = (CLIENT_CONFLUENT, CLIENT_AIOKAFKA)
+
 # Deploy provider names, as users write them in configs and DeployConfig.
 PROVIDER_LOCAL: Final = "LOCAL"
 PROVIDER_AGENT: Final = "AGENT"

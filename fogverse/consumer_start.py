@@ -30,11 +30,11 @@ _FIRST_CHECK_DELAY = 0.1
 
 
 class SubscribingConsumer(Protocol):
-    """What ``ConsumerStart`` needs of a consumer; ``confluent_kafka.Consumer`` fits."""
+    """What ``ConsumerStart`` needs of a consumer: a stage's ``self.consumer`` (either
+    client backend) or a ``confluent_kafka.Consumer``."""
 
-    def subscribe(
-        self, topics: list[str], on_assign: Any = ..., on_revoke: Any = ..., on_lost: Any = ...
-    ) -> None: ...
+    @property
+    def subscribe(self) -> Callable[..., None]: ...
 
 
 class ConsumerStart:
@@ -86,8 +86,8 @@ class ConsumerStart:
 
         ``topic`` may be a list of topics (a stage's ``consumer_topic``); each
         grows, and the smallest count is returned. ``subscribe_kwargs``
-        (``on_assign``, ``on_revoke``, ``on_lost``; a fogverse stage's
-        ``subscribe_options()``) go to ``consumer.subscribe``. Returns the
+        (a fogverse stage's ``subscribe_options()``, or confluent-kafka's
+        ``on_assign`` / ``on_revoke`` / ``on_lost``) go to ``consumer.subscribe``. Returns the
         topic's partition count.
         """
         topics = [topic] if isinstance(topic, str) else list(topic)

@@ -206,7 +206,7 @@ def reporter_for_stage(
     )
     observer = Observer(
         config.control_topic, config.effective_producer_servers,
-        info=info, extra=connection_settings(config.kafka_extra),
+        info=info, extra=connection_settings(config.kafka_extra), client=config.client,
     )
     stats = stage.stats
     if deploy_config is None:

@@ -3,7 +3,8 @@
 ``send_heartbeat(target_topic, total_messages)`` and
 ``send_auto_scale_request(source_topic, target_topic, topic_configs)`` keep
 FogVerse's signatures. Sending never waits for the broker: messages are queued in
-librdkafka and delivered in the background. FogVerse code calls
+the client (librdkafka, or aiokafka on a loop of its own) and delivered in the
+background. FogVerse code calls
 ``send_heartbeat`` once per message; those calls are added up and sent at most
 once per ``min_interval`` so a busy stage does not flood the control topic.
 """
@@ -20,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from confluent_kafka import Producer as KafkaProducer
-
+from fogverse.clients.base import SyncProducer
+from fogverse.clients.choice import backend_for
 from fogverse.constants import (
     DEFAULT_CONTROL_TOPIC,
     ENV_CONTROL_KEY,
@@ -114,14 +115,19 @@ class Observer:
         key: bytes | None = None,
         min_interval: float = 1.0,
         extra: Mapping[str, Any] | None = None,
-        producer: KafkaProducer | None = None,
+        producer: SyncProducer | None = None,
+        client: str | None = None,
     ) -> None:
+        """``client`` is the Kafka client backend (a stage's ``client`` setting); a
+        ``producer`` given (a ``confluent_kafka.Producer``, say) is used instead."""
         self.topic = producer_topic
         self.info = info or InstanceInfo.from_env(service_name="unknown")
         self._key = key if key is not None else control_key_from_env()
         self._min_interval = min_interval
         self._owns_producer = producer is None
-        self._producer = producer or KafkaProducer(_producer_conf(kafka_server, extra))
+        self._producer = producer or backend_for(client).sync_producer(
+            kafka_server, extra or {}, _PRODUCER_OPTIONS
+        )
         self._lock = threading.Lock()
         self._pending = [0, 0]  # consumed, produced since the last coalesced heartbeat
         self._last_sent = time.monotonic()
@@ -227,6 +233,9 @@ class Observer:
             left = self.flush(timeout)
             if left:
                 log.warning("%d control messages not delivered on close", left)
+            closing = getattr(self._producer, "close", None)
+            if callable(closing):
+                closing()
 
 
 ProducerObserver = Observer
@@ -263,15 +272,10 @@ def _retarget(info: InstanceInfo, source: str | None, target: str | None) -> Ins
     )
 
 
-def _producer_conf(servers: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    conf: dict[str, Any] = {
-        "bootstrap.servers": servers,
-        # Heartbeats are small and frequent: batch a little, and give up on one
-        # after a few beats rather than retrying it for minutes.
-        "linger.ms": 20,
-        "message.timeout.ms": 10_000,
-        "queue.buffering.max.messages": 10_000,
-        "logger": log,
-    }
-    conf.update(extra or {})
-    return conf
+_PRODUCER_OPTIONS: dict[str, Any] = {
+    # Heartbeats are small and frequent: batch a little, and give up on one
+    # after a few beats rather than retrying it for minutes.
+    "linger.ms": 20,
+    "message.timeout.ms": 10_000,
+    "queue.buffering.max.messages": 10_000,
+}

@@ -53,7 +53,7 @@ def test_fogverse_style_attributes_count_as_constructor_arguments(
 
 
 def test_kafka_client_settings_pass_through_untouched() -> None:
-    from fogverse.runtime.kafka_io import consumer_conf, producer_conf
+    from fogverse.clients.confluent_conf import consumer_conf, producer_conf
 
     extra = {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
              "sasl.username": "u", "ssl.ca.location": "/ca.pem"}
@@ -105,7 +105,7 @@ def test_a_producer_without_a_topic_says_which_setting_is_missing(
 
 
 def test_auto_commit_cannot_be_switched_on_through_pass_through_settings() -> None:
-    from fogverse.runtime.kafka_io import consumer_conf
+    from fogverse.clients.confluent_conf import consumer_conf
 
     config = StageConfig(consumer_topic=("t",), kafka_extra={"enable.auto.commit": True},
                          consumer_extra={"enable.auto.offset.store": "true"})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Message
-
 from fogverse.context import MessageContext
 from fogverse.offsets import WorkUnit
 from fogverse.parallel.stage import ParallelRunnable
@@ -36,26 +34,20 @@ class ParallelConsumer(ParallelRunnable, Consumer):
         limit = self.config.batch_size if slots is None else slots.limit
         return max(1, min(self.config.batch_size, limit))
 
-    async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+    async def _handle_batch(
+        self, batch: list[MessageContext], remaining: int | None
+    ) -> int | None:
         batch, remaining = self._within_limit(batch, remaining)
-        for msg in batch:
-            err = msg.error()
-            if err is not None:
-                self._consumer_error(err)
-                continue
+        for ctx in batch:
             if not await self._wait_for_room():
                 break  # stopping: what was not admitted stays uncommitted
-            self._admit_message(msg)
+            self._admit_message(ctx)
         if remaining is not None and remaining <= 0:
             self.stop()
         return remaining
 
-    def _admit_message(self, msg: Message) -> None:
-        ctx = MessageContext(
-            msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
-            msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
-        )
-        tp = (msg.topic(), msg.partition())
+    def _admit_message(self, ctx: MessageContext) -> None:
+        tp = (ctx.topic, ctx.partition)
         unit = WorkUnit(born=self._batch_born)
         self._tracker.open(unit, tp, ctx.offset)  # type: ignore[arg-type]
         self.stats.consumed += 1

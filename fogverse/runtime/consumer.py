@@ -6,21 +6,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
-
+from fogverse.clients.base import ClientError, ConsumerClient
 from fogverse.config import StageConfig
 from fogverse.constants import H_CREATED_AT
 from fogverse.consumer_start import ConsumerStart
 from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
 from fogverse.offsets import TopicPartitionKey, WorkUnit
-from fogverse.runtime import kafka_io
-from fogverse.runtime.fetch import Fetcher
 from fogverse.runtime.flight import Delivery, InFlight
-from fogverse.runtime.latest import latest_start
+from fogverse.runtime.policy import StageError
 from fogverse.runtime.runnable import Runnable
 from fogverse.runtime.window import Window
 from fogverse.runtime.windowed import admit_batch
@@ -38,7 +35,7 @@ class Consumer(Runnable):
     its output was acknowledged by the broker (or ``send`` returned).
     """
 
-    consumer: KafkaConsumer | None = None
+    consumer: ConsumerClient | None = None
     _window: Window | None = None
     consumer_start: ConsumerStart | None = None
     """FogVerse's dynamic partitions: when set, :meth:`start_consumer` joins through it."""
@@ -62,7 +59,7 @@ class Consumer(Runnable):
     def _group_id(self) -> str:
         return self.config.group_id or self.name
 
-    def subscribe_options(self) -> dict[str, Callable[..., None]]:
+    def subscribe_options(self) -> dict[str, Any]:
         """What ``subscribe()`` must be given for the stage to track its partitions.
 
         The default :meth:`start_consumer` passes them; code that subscribes
@@ -75,15 +72,15 @@ class Consumer(Runnable):
         Without them, offsets of partitions handed to another instance would
         still be committed from here.
         """
-        return {"on_assign": self._on_assign, "on_revoke": self._on_revoke,
-                "on_lost": self._on_lost}
+        return {"listener": _Rebalance(self), "read_latest": self.config.read_latest}
 
-    def create_consumer(self) -> KafkaConsumer:
+    def create_consumer(self) -> ConsumerClient:
         """The stage's Kafka consumer, created on first call (before :meth:`start_consumer`)."""
         if self.consumer is None:
-            conf = kafka_io.consumer_conf(self.config, self._group_id(), self._client_id())
-            conf.setdefault("on_commit", self._on_commit)
-            self.consumer = KafkaConsumer(conf)
+            self.consumer = self._kafka().consumer(
+                self.config, self._group_id(), self._client_id(), self._tracker,
+                self._fetch_size, self._consumer_error, self.name,
+            )
         return self.consumer
 
     async def start_consumer(self) -> None:
@@ -93,6 +90,7 @@ class Consumer(Runnable):
         the stage joins its group through it, so it finds a partition of its own.
         """
         consumer = self.create_consumer()
+        await consumer.start()
         topics = list(self.config.consumer_topic)
         if self.consumer_start is not None:
             await self.consumer_start.start_with_distributed_lock(
@@ -106,20 +104,14 @@ class Consumer(Runnable):
         self.create_consumer()
         await self.start_consumer()
         assert self.consumer is not None
-        config = self.config
-        fetcher = Fetcher(self.consumer, self._tracker, config.fetch_timeout, self._fetch_size,
-                          self.name)
-        try:
-            await self._consume(fetcher)
-        finally:
-            await fetcher.close()
+        await self._consume(self.consumer)
 
-    async def _consume(self, fetcher: Fetcher) -> None:
+    async def _consume(self, consumer: ConsumerClient) -> None:
         config = self.config
         remaining = config.max_messages
         last_input = last_commit = time.monotonic()
         while not self._stopping.is_set():
-            batch, self._batch_born = await fetcher.next()
+            batch, self._batch_born = await consumer.fetch()
             now = time.monotonic()
             if batch:
                 last_input = now
@@ -135,6 +127,8 @@ class Consumer(Runnable):
                 # A busy stage never waits in a fetch: let heartbeats and
                 # signals in between batches.
                 await asyncio.sleep(0)
+                if self.producer is not None:
+                    await self.producer.room()
 
     def _fetch_size(self) -> int:
         """How many messages the next fetch may take (read on the fetch thread)."""
@@ -145,8 +139,8 @@ class Consumer(Runnable):
             config.batch_size, config.concurrency)
 
     def _within_limit(
-        self, batch: list[Message], remaining: int | None
-    ) -> tuple[list[Message], int | None]:
+        self, batch: list[MessageContext], remaining: int | None
+    ) -> tuple[list[MessageContext], int | None]:
         """The part of ``batch`` that fits under ``max_messages``, and what is left after."""
         if self.stats.first_input_at is None:
             self.stats.first_input_at = time.monotonic()
@@ -156,7 +150,9 @@ class Consumer(Runnable):
         batch = batch[:remaining]
         return batch, remaining - len(batch)
 
-    async def _handle_batch(self, batch: list[Message], remaining: int | None) -> int | None:
+    async def _handle_batch(
+        self, batch: list[MessageContext], remaining: int | None
+    ) -> int | None:
         batch, remaining = self._within_limit(batch, remaining)
         if self._window is not None:
             await admit_batch(self, self._window, batch)
@@ -176,7 +172,7 @@ class Consumer(Runnable):
         return remaining
 
     def _flights(
-        self, batch: list[Message], delivery: Delivery
+        self, batch: list[MessageContext], delivery: Delivery
     ) -> Iterator[tuple[InFlight, bytes | None]]:
         """Each message of ``batch`` in flight, its offset recorded in ``delivery``'s unit."""
         last = delivery.unit.last  # type: ignore[union-attr]
@@ -185,17 +181,7 @@ class Consumer(Runnable):
             self._profile is not None or type(self)._in_flight is not Runnable._in_flight
         ) else None
         stats = self.stats
-        for msg in batch:
-            err = msg.error()
-            if err is not None:
-                self._consumer_error(err)
-                if self._fatal is not None:
-                    return
-                continue
-            ctx = MessageContext(
-                msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
-                msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
-            )
+        for ctx in batch:
             last[(ctx.topic, ctx.partition)] = ctx.offset  # type: ignore[index,assignment]
             stats.consumed += 1
             yield (InFlight(ctx, delivery) if make is None else make(ctx, delivery)), ctx.value
@@ -223,52 +209,39 @@ class Consumer(Runnable):
             return seconds
         return None
 
-    def _consumer_error(self, err: KafkaError) -> None:
+    def _consumer_error(self, err: ClientError) -> None:
         if err.fatal():
-            self._halt(KafkaException(err))
+            self._halt(StageError(f"{self.name}: the consumer failed: {err}"))
         log.warning("%s: consumer error: %s", self.name, err)
 
     # -- commits and rebalances ----------------------------------------------------
 
-    def _commit(self, asynchronous: bool = True) -> None:
+    def _commit(self) -> None:
+        """Start committing what is finished (the broker's answer is not awaited)."""
         ready = self._tracker.take_ready()
-        if ready and self.consumer is not None:
-            self._commit_positions(ready, asynchronous)
-
-    def _commit_positions(self, ready: dict[TopicPartitionKey, int], asynchronous: bool) -> None:
-        assert self.consumer is not None
-        offsets = [TopicPartition(t, p, o) for (t, p), o in ready.items()]
-        try:
-            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)  # type: ignore[call-overload]
+        if ready and self.consumer is not None and self.consumer.commit_soon(ready):
             self.stats.commits += 1
-        except KafkaException as exc:
-            # Only the commit is lost: a later commit covers these positions, or
-            # the new owner re-reads them (at-least-once).
-            log.warning("%s: commit failed: %s", self.name, exc)
 
-    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        if err is not None:
-            log.warning("%s: commit failed: %s", self.name, err)
+    async def _commit_now(self) -> None:
+        ready = self._tracker.take_ready()
+        if ready and self.consumer is not None and await self.consumer.commit(ready):
+            self.stats.commits += 1
 
-    def _on_assign(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+    def _partitions_assigned(self, partitions: list[TopicPartitionKey]) -> None:
         log.info("%s: assigned %s", self.name, _names(partitions))
-        self._tracker.assigned([(tp.topic, tp.partition) for tp in partitions])
-        if not self.config.read_latest or not latest_start(consumer, partitions):
-            return
-        if self.config.group_protocol == "consumer" or _cooperative(self.config):
-            consumer.incremental_assign(partitions)
-        else:
-            consumer.assign(partitions)
+        self._tracker.assigned(partitions)
 
-    def _on_revoke(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+    def _partitions_revoked(
+        self, partitions: list[TopicPartitionKey]
+    ) -> dict[TopicPartitionKey, int]:
         log.info("%s: revoked %s", self.name, _names(partitions))
-        ready = self._tracker.forget([(tp.topic, tp.partition) for tp in partitions])
-        if ready:
-            self._commit_positions(ready, asynchronous=False)
+        # In-flight work of these partitions is forgotten: never committed
+        # from here, read again by the new owner (at-least-once).
+        return self._tracker.forget(partitions)
 
-    def _on_lost(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+    def _partitions_lost(self, partitions: list[TopicPartitionKey]) -> None:
         log.warning("%s: lost %s", self.name, _names(partitions))
-        self._tracker.forget([(tp.topic, tp.partition) for tp in partitions])
+        self._tracker.forget(partitions)
 
     async def _close(self) -> None:
         try:
@@ -288,19 +261,28 @@ class Consumer(Runnable):
         consumer = self.consumer
         if consumer is None:
             return
-        self._commit(asynchronous=False)
-        await asyncio.to_thread(consumer.close)
+        await self._commit_now()
+        await consumer.close()
         self.consumer = None
 
 
-def _names(partitions: list[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+class _Rebalance:
+    """The stage's side of a rebalance, as the client backends call it."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self, stage: Consumer) -> None:
+        self.stage = stage
+
+    def assigned(self, partitions: list[TopicPartitionKey]) -> None:
+        self.stage._partitions_assigned(partitions)
+
+    def revoked(self, partitions: list[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
+        return self.stage._partitions_revoked(partitions)
+
+    def lost(self, partitions: list[TopicPartitionKey]) -> None:
+        self.stage._partitions_lost(partitions)
 
 
-
-
-def _cooperative(config: StageConfig) -> bool:
-    strategy = {**config.kafka_extra, **config.consumer_extra}.get(
-        "partition.assignment.strategy", "cooperative-sticky"
-    )
-    return "cooperative" in str(strategy)
+def _names(partitions: list[TopicPartitionKey]) -> str:
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in partitions) or "nothing"

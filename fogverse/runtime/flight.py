@@ -10,12 +10,11 @@ stage, so two messages can never swap headers or blame each other's step.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
-from confluent_kafka import KafkaError, Message
-
+from fogverse.clients.base import ClientError, DeliveredMessage, DeliveryReport
 from fogverse.context import MessageContext
 from fogverse.offsets import WorkUnit
 from fogverse.stats import StageStats
@@ -32,7 +31,9 @@ class DeliveryOwner(Protocol):
 
     def _acked(self, unit: WorkUnit) -> None: ...
 
-    def _delivery_failed(self, err: KafkaError, msg: Message, unit: WorkUnit | None) -> None: ...
+    def _delivery_failed(
+        self, err: ClientError, msg: DeliveredMessage, unit: WorkUnit | None
+    ) -> None: ...
 
 
 class Delivery:
@@ -52,7 +53,7 @@ class Delivery:
         # from C than an instance's __call__, and it is made once per unit.
         self.report = self.__call__
 
-    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+    def __call__(self, err: ClientError | None, msg: DeliveredMessage) -> None:
         unit = self.unit
         if err is not None:
             self.owner._delivery_failed(err, msg, unit)
@@ -69,11 +70,11 @@ class ChainedDelivery:
 
     __slots__ = ("ours", "user")
 
-    def __init__(self, user: Callable[[KafkaError | None, Message], None], ours: Delivery) -> None:
+    def __init__(self, user: DeliveryReport, ours: Delivery) -> None:
         self.user = user
         self.ours = ours
 
-    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+    def __call__(self, err: ClientError | None, msg: DeliveredMessage) -> None:
         try:
             self.user(err, msg)
         except Exception:

@@ -20,9 +20,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
-from confluent_kafka import Producer as KafkaProducer
-
+from fogverse.clients.base import DeliveryReport, ProducerClient
 from fogverse.codec import Codec, DefaultCodec
 from fogverse.constants import H_CONTENT_TYPE, H_CREATED_AT
 from fogverse.context import Headers, MessageContext, content_type_bytes, content_type_of
@@ -51,7 +49,7 @@ class MessagePath(ErrorPolicy):
     codec: Codec = DefaultCodec()
     """How data becomes bytes and back; set per stage class or with ``codec=``."""
 
-    producer: KafkaProducer | None
+    producer: ProducerClient | None
     _message: MessageContext | None = None
     _flight: InFlight | None = None
     _concurrent = False
@@ -113,7 +111,7 @@ class MessagePath(ErrorPolicy):
         topic: str | None = None,
         key: bytes | None = None,
         headers: Headers | None = None,
-        callback: Callable[[KafkaError | None, Message], None] | None = None,
+        callback: DeliveryReport | None = None,
     ) -> None:
         """Produce ``data`` for the current message (FogVerse's signature)."""
         flight = self._current_flight()
@@ -297,7 +295,7 @@ class MessagePath(ErrorPolicy):
         topic: str | None = None,
         key: bytes | None = None,
         headers: Headers | None = None,
-        callback: Callable[[KafkaError | None, Message], None] | None = None,
+        callback: DeliveryReport | None = None,
     ) -> None:
         """Produce one output of ``flight``: its input's key and headers unless given."""
         ctx = flight.ctx
@@ -319,7 +317,7 @@ class MessagePath(ErrorPolicy):
         value: bytes | None,
         key: bytes | None,
         headers: Headers,
-        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        on_delivery: DeliveryReport | None = None,
     ) -> None:
         """Produce for ``flight``'s work unit; its input commits after the ack.
 
@@ -333,7 +331,7 @@ class MessagePath(ErrorPolicy):
         assert producer is not None, "producer not started"
         try:
             producer.produce(
-                topic, value, key, headers=headers, on_delivery=on_delivery  # type: ignore[arg-type]
+                topic, value, key, headers=headers, on_delivery=on_delivery
             )
         except BufferError:
             self._produce_when_room(topic, value, key, headers, on_delivery)
@@ -353,9 +351,7 @@ class MessagePath(ErrorPolicy):
         while True:
             producer.poll(0.05)
             try:
-                producer.produce(
-                    topic, value, key, headers=headers, on_delivery=on_delivery  # type: ignore[arg-type]
-                )
+                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
                 return
             except BufferError:
                 continue

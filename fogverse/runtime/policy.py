@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Message
-from confluent_kafka import Producer as KafkaProducer
-
+from fogverse.clients.base import ClientError, DeliveredMessage, DeliveryReport, ProducerClient
 from fogverse.config import StageConfig
 from fogverse.context import Headers
 from fogverse.deadletter import dead_letter_headers, describe_origin
@@ -37,7 +34,7 @@ class ErrorPolicy:
     """The error policy of a stage; :class:`~fogverse.runtime.Runnable` has it."""
 
     stats: StageStats
-    producer: KafkaProducer | None
+    producer: ProducerClient | None
     _tracker: CommitTracker
     _fatal: BaseException | None
     _stopping: threading.Event
@@ -61,7 +58,7 @@ class ErrorPolicy:
         value: bytes | None,
         key: bytes | None,
         headers: Headers,
-        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+        on_delivery: DeliveryReport | None = None,
     ) -> None:
         raise NotImplementedError
 
@@ -101,7 +98,7 @@ class ErrorPolicy:
                 self._produce_raw(flight, topic, value, ctx.key, headers, report)
                 self.stats.dead_lettered += 1
                 return
-            except KafkaException as exc:
+            except Exception as exc:  # the client refused it (too large, say)
                 log.error("%s: dead letter for %s refused: %s", self.name,
                           describe_origin(ctx), exc)
                 failure = exc
@@ -111,7 +108,9 @@ class ErrorPolicy:
     def _acked(self, unit: WorkUnit) -> None:
         self._tracker.settle(unit)
 
-    def _delivery_failed(self, err: KafkaError, msg: Message, unit: WorkUnit | None) -> None:
+    def _delivery_failed(
+        self, err: ClientError, msg: DeliveredMessage, unit: WorkUnit | None
+    ) -> None:
         # librdkafka has already retried for message.timeout.ms; the input stays
         # uncommitted, so stopping here loses nothing.
         self.stats.errors += 1
@@ -136,7 +135,7 @@ class _DeadLetterReport:
         self.stage, self.flight, self.topic = stage, flight, topic
         self.headers, self.with_value = headers, with_value
 
-    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+    def __call__(self, err: ClientError | None, msg: DeliveredMessage) -> None:
         delivery = self.flight.delivery
         if err is None or not self.with_value or err.fatal():
             delivery(err, msg)
@@ -149,7 +148,7 @@ class _DeadLetterReport:
             # Counted on the unit before the rejected one is let go below, so
             # the unit cannot look finished in between.
             stage._produce_raw(self.flight, self.topic, None, ctx.key, self.headers, retry)
-        except KafkaException as exc:
+        except Exception as exc:  # the client refused the retry too
             delivery(err, msg)
             stage._halt(StageError(f"could not dead-letter {describe_origin(ctx)}: {exc}"))
             return

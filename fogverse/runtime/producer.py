@@ -108,6 +108,8 @@ class Producer(Runnable):
             self._flush_spent()
             self._poll_deliveries()
             await asyncio.sleep(0)
+            if self.producer is not None:
+                await self.producer.room()
 
     async def _receive(self, flight: InFlight, is_async: bool) -> Any:
         """receive() for ``flight``, which is the current message meanwhile."""

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Producer as KafkaProducer
-
+from fogverse.clients.base import Backend, BrokerAdmin, ProducerClient
+from fogverse.clients.choice import backend_for
 from fogverse.codec import Codec
 from fogverse.config import (
     ENV_NAMES,
@@ -29,7 +29,6 @@ from fogverse.constants import H_CREATED_AT
 from fogverse.context import MessageContext
 from fogverse.heartbeat import start_heartbeats
 from fogverse.offsets import CommitTracker
-from fogverse.runtime import kafka_io
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.path import HOOK_NAMES, MessagePath
 from fogverse.runtime.policy import StageError
@@ -65,7 +64,9 @@ class Runnable(MessagePath):
         self._config: StageConfig | None = None
         self.stats = StageStats()
         self.message = None
-        self.producer: KafkaProducer | None = None
+        self.producer: ProducerClient | None = None
+        self._backend: Backend | None = None
+        self._admin: BrokerAdmin | None = None
         self._tracker = CommitTracker()
         self._stopping = threading.Event()
         self._fatal: BaseException | None = None
@@ -139,17 +140,23 @@ class Runnable(MessagePath):
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def _kafka(self) -> Backend:
+        """The Kafka client backend the ``client`` setting chose."""
+        if self._backend is None:
+            self._backend = backend_for(self.config.client)
+        return self._backend
+
     async def _start(self) -> None:
         config = self.config
-        self._admin = await kafka_io.wait_for_broker(
-            config.consumer_servers, dict(config.kafka_extra),
+        self._admin = await self._kafka().connect(
+            config.consumer_servers, config.kafka_extra,
             config.connect_attempts, config.connect_backoff,
         )
         # Declared topics first, so they get their partitions and configs.
         await apply_working_directory_file(
             self.topic_file, connection_settings(config.kafka_extra)
         )
-        await kafka_io.ensure_topics(self._admin, self._topics_to_create())
+        await self._admin.ensure_topics(self._topics_to_create())
         if self._needs_producer():
             await self.start_producer()
         if config.profiling_csv:
@@ -177,9 +184,7 @@ class Runnable(MessagePath):
     async def start_producer(self) -> None:
         """Create the Kafka producer. Override to add work around it (FogVerse hook)."""
         if self.producer is None:
-            self.producer = KafkaProducer(
-                kafka_io.producer_conf(self.config, self._client_id())
-            )
+            self.producer = await self._kafka().producer(self.config, self._client_id())
 
     def _client_id(self) -> str:
         return self.config.client_id or f"{self.name}-{id(self):x}"
@@ -196,16 +201,21 @@ class Runnable(MessagePath):
         if self._profile is not None:
             self._profile.close()
             self._profile = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
 
     async def close_producer(self) -> None:
         """Deliver everything still queued, then drop the producer."""
         if self.producer is None:
             return
-        remaining = await asyncio.to_thread(self.producer.flush, self.config.shutdown_timeout)
+        producer = self.producer
+        remaining = await producer.flush(self.config.shutdown_timeout)
         self.stats.last_output_at = time.monotonic()
         if remaining:
             log.error("%s: %d messages were not delivered before shutdown", self.name, remaining)
         self.producer = None
+        await producer.close()
 
     def _install_signals(self) -> None:
         self._signals: list[signal.Signals] = []

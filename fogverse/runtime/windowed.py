@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Message
-
 from fogverse.context import MessageContext
 from fogverse.offsets import WorkUnit
 from fogverse.runtime.flight import Delivery, InFlight
@@ -24,27 +22,19 @@ if TYPE_CHECKING:
 __all__ = ["admit_batch"]
 
 
-async def admit_batch(stage: Consumer, window: Window, batch: list[Message]) -> None:
+async def admit_batch(stage: Consumer, window: Window, batch: list[MessageContext]) -> None:
     """Admit each message of ``batch`` to ``window``, waiting for room (backpressure)."""
     consumed = 0
     try:
-        for msg in batch:
-            err = msg.error()
-            if err is not None:
-                stage._consumer_error(err)
-            elif stage.stopping:
+        for ctx in batch:
+            if stage.stopping:
                 break  # not admitted: stays uncommitted and is read again
-            else:
-                ctx = MessageContext(
-                    msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
-                    msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
-                )
-                tp = (ctx.topic, ctx.partition)
-                unit = WorkUnit(born=stage._batch_born)
-                stage._tracker.open(unit, tp, ctx.offset)  # type: ignore[arg-type]
-                flight = stage._in_flight(ctx, Delivery(stage, unit))
-                consumed += 1
-                await window.admit(tp, functools.partial(_alone, stage, flight))
+            tp = (ctx.topic, ctx.partition)
+            unit = WorkUnit(born=stage._batch_born)
+            stage._tracker.open(unit, tp, ctx.offset)  # type: ignore[arg-type]
+            flight = stage._in_flight(ctx, Delivery(stage, unit))
+            consumed += 1
+            await window.admit(tp, functools.partial(_alone, stage, flight))
             if stage._fatal is not None:
                 break
     finally:

@@ -1,4 +1,4 @@
-"""Reading batches from the consumer without starving the event loop or fighting it.
+"""Reading batches from a confluent-kafka consumer without starving the event loop.
 
 While messages wait in librdkafka's local queue (a busy stage), a batch is
 taken on the event loop itself with a zero timeout: converting messages needs
@@ -15,29 +15,30 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from fogverse.clients.base import Fetched
+from fogverse.context import MessageContext
 from fogverse.offsets import CommitTracker
 
 __all__ = ["Fetcher"]
-
-Stamped = tuple[list[Message], int]
-"""A batch and the commit tracker's revocation count it was read under."""
 
 
 class Fetcher:
     """Batches of up to ``size()`` messages, each stamped with the revocation count."""
 
     def __init__(self, consumer: KafkaConsumer, tracker: CommitTracker, timeout: float,
-                 size: Callable[[], int], name: str) -> None:
+                 size: Callable[[], int], on_error: Callable[[KafkaError], None],
+                 name: str) -> None:
         self._consumer = consumer
         self._tracker = tracker
         self._timeout = timeout
         self._size = size
+        self._on_error = on_error
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"{name}-fetch")
-        self._waiting: asyncio.Future[Stamped] | None = None
+        self._waiting: asyncio.Future[Fetched] | None = None
 
-    async def next(self) -> Stamped:
+    async def next(self) -> Fetched:
         """The next batch; empty if nothing came within the fetch timeout."""
         if self._waiting is None:
             batch, born = self._take(0)
@@ -52,7 +53,7 @@ class Fetcher:
             if self._waiting.done():
                 self._waiting = None
 
-    def _take(self, timeout: float) -> Stamped:
+    def _take(self, timeout: float) -> Fetched:
         consumer, tracker = self._consumer, self._tracker
         born = tracker.revocations
         size = self._size()
@@ -68,7 +69,23 @@ class Fetcher:
             # them predate it is unknown: read them again instead.
             _rewind(consumer, batch)
             return [], tracker.revocations
-        return batch, born
+        return self._contexts(batch), born
+
+    def _contexts(self, batch: list[Message]) -> list[MessageContext]:
+        out: list[MessageContext] = []
+        append = out.append
+        for msg in batch:
+            err = msg.error()
+            if err is not None:
+                self._on_error(err)
+                if err.fatal():
+                    break  # the rest stays uncommitted and is read again
+                continue
+            append(MessageContext(
+                msg.value(), msg.key(), msg.headers() or [],  # type: ignore[arg-type]
+                msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1],
+            ))
+        return out
 
     async def close(self) -> None:
         """Wait for a fetch in progress (its messages stay uncommitted), then stop."""

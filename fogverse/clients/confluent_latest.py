@@ -1,4 +1,4 @@
-"""``read_latest``: skip the backlog a group finds when it first reads a topic, nothing more.
+"""``read_latest`` on confluent-kafka: skip the backlog a new group finds, nothing more.
 
 FogVerse sought to the end on every assignment, so partitions handed over in a
 rebalance (the Master scaling out) lost whatever their previous owner had not

@@ -1,20 +1,13 @@
-"""Building confluent-kafka clients from a StageConfig, and reaching the broker."""
+"""confluent-kafka client settings from a StageConfig."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-
 from fogverse.config import StageConfig, connection_settings
-from fogverse.errors import BrokerUnavailableError
 
-__all__ = ["admin_conf", "consumer_conf", "ensure_topics", "producer_conf", "wait_for_broker"]
+__all__ = ["admin_conf", "consumer_conf", "producer_conf"]
 
 log = logging.getLogger("fogverse.kafka")
 
@@ -73,47 +66,3 @@ def admin_conf(servers: str, extra: dict[str, Any]) -> dict[str, Any]:
     # Only security and connection options make sense for the admin client.
     conf.update(connection_settings(extra))
     return conf
-
-
-async def wait_for_broker(
-    servers: str, extra: dict[str, Any], attempts: int, backoff: float
-) -> AdminClient:
-    """Return an admin client once the cluster answers; retry with backoff."""
-    admin = AdminClient(admin_conf(servers, extra))
-    delay = backoff
-    for attempt in range(1, attempts + 1):
-        try:
-            await asyncio.to_thread(admin.list_topics, timeout=max(delay, 2.0))
-            return admin
-        except KafkaException as exc:
-            log.warning(
-                "broker %s unreachable (attempt %d/%d): %s", servers, attempt, attempts, exc
-            )
-            if attempt < attempts:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-    raise BrokerUnavailableError(
-        f"no Kafka broker answered at {servers} after {attempts} attempts; "
-        "check consumer_servers / producer_servers (CONSUMER_SERVERS, PRODUCER_SERVERS) "
-        "or start one with `fogverse broker`"
-    )
-
-
-async def ensure_topics(admin: AdminClient, topics: Iterable[str]) -> None:
-    """Create missing topics with one partition; the master adds more when it scales."""
-    metadata = await asyncio.to_thread(admin.list_topics, timeout=10)
-    missing = sorted({t for t in topics if t not in metadata.topics})
-    if not missing:
-        return
-    futures = admin.create_topics([NewTopic(t, num_partitions=1) for t in missing])
-    for topic, future in futures.items():
-        try:
-            await asyncio.wrap_future(future)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            # Another stage created it meanwhile: that is what we wanted.
-            if not (isinstance(error, KafkaError) and
-                    error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                raise
-        log.debug("created topic %s", topic)
-
