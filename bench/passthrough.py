@@ -18,6 +18,10 @@ a round gets is the scheduler's placement, not the code. A stage pays the same,
 so ``ratio`` compares rounds in the same mode, and ``ratio_vs_fastest_raw``
 shows the stage's own cost against the loop's fast mode.
 
+The same stage on the aiokafka backend (pure Python, for devices without
+librdkafka) runs in every round too: ``aiokafka_ratio`` is its rate against
+the default (confluent-kafka) stage's in the same round.
+
     python -m bench.passthrough [--messages N] [--rounds R]
 """
 
@@ -84,9 +88,11 @@ class PassThrough(Consumer):
     """The identity stage: decode, process (nothing), encode, send."""
 
 
-def stage_loop(servers: str, source: str, target: str, count: int) -> float:
+def stage_loop(servers: str, source: str, target: str, count: int,
+               client: str | None = None) -> float:
     stage = PassThrough(consumer_topic=source, producer_topic=target, consumer_servers=servers,
-                        group_id=fresh("stage"), max_messages=count, heartbeat=False)
+                        group_id=fresh("stage"), max_messages=count, heartbeat=False,
+                        client=client)
     asyncio.run(stage.run())
     # From the first input to the last output delivered, as for the raw loop.
     assert stage.stats.first_input_at is not None and stage.stats.last_output_at is not None
@@ -108,6 +114,7 @@ def main() -> None:
             "raw": lambda: raw_loop(servers, source, fresh("raw-out"), n, same_producer=True),
             "plain": lambda: raw_loop(servers, source, fresh("plain-out"), n, same_producer=False),
             "stage": lambda: stage_loop(servers, source, fresh("st-out"), n),
+            "aiokafka": lambda: stage_loop(servers, source, fresh("aio-out"), n, "aiokafka"),
         }
         rates: dict[str, list[float]] = {name: [] for name in runs}
         for round_ in range(args.rounds):
@@ -117,7 +124,8 @@ def main() -> None:
                 rates[name].append(n / runs[name]())
             print(f"round {round_ + 1}: raw {rates['raw'][-1]:,.0f} msg/s (default producer "
                   f"{rates['plain'][-1]:,.0f}), stage {rates['stage'][-1]:,.0f} msg/s, "
-                  f"ratio {rates['stage'][-1] / rates['raw'][-1]:.2f}", flush=True)
+                  f"ratio {rates['stage'][-1] / rates['raw'][-1]:.2f}; aiokafka stage "
+                  f"{rates['aiokafka'][-1]:,.0f} msg/s", flush=True)
     # The median of per-round ratios: each round's pair ran back to back, so a
     # noisy neighbour on this 2-core box affects both sides of a ratio alike.
     ratios = [s / r for s, r in zip(rates["stage"], rates["raw"], strict=True)]
@@ -129,11 +137,14 @@ def main() -> None:
     vs_fastest = max(rates["stage"]) / fastest_raw
     plain_ratios = [s / r for s, r in zip(rates["stage"], rates["plain"], strict=True)]
     ratio = statistics.median(ratios)
+    aio_ratio = statistics.median(
+        a / s for a, s in zip(rates["aiokafka"], rates["stage"], strict=True))
     med = {name: statistics.median(values) for name, values in rates.items()}
     print(f"median: raw {med['raw']:,.0f} msg/s, stage {med['stage']:,.0f} msg/s, "
           f"ratio {ratio:.2f} (target >= 0.8); raw with a default producer "
           f"{med['plain']:,.0f} msg/s; best stage round against the fastest raw round "
-          f"({fastest_raw:,.0f} msg/s): {vs_fastest:.2f} (target >= 0.5)")
+          f"({fastest_raw:,.0f} msg/s): {vs_fastest:.2f} (target >= 0.5); aiokafka stage "
+          f"{med['aiokafka']:,.0f} msg/s, {aio_ratio:.2f} of the default stage (target >= 0.5)")
     emit({"bench": "passthrough", "messages": n, "rounds": args.rounds,
           "raw_msgs_per_s": round(med["raw"]), "raw_default_producer_msgs_per_s":
           round(med["plain"]), "stage_msgs_per_s": round(med["stage"]),
@@ -141,7 +152,9 @@ def main() -> None:
           round(statistics.median(plain_ratios), 3), "target_ratio": 0.8,
           "fastest_raw_msgs_per_s": round(fastest_raw),
           "ratio_vs_fastest_raw": round(vs_fastest, 3), "target_ratio_vs_fastest_raw": 0.5,
-          "raw_cpu_us_per_msg": round(statistics.median(RAW_CPU) * 1e6, 2)})
+          "raw_cpu_us_per_msg": round(statistics.median(RAW_CPU) * 1e6, 2),
+          "aiokafka_stage_msgs_per_s": round(med["aiokafka"]),
+          "aiokafka_ratio": round(aio_ratio, 3), "target_aiokafka_ratio": 0.5})
 
 if __name__ == "__main__":
     main()

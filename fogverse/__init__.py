@@ -1,10 +1,15 @@
-"""fogverse: self-scaling Kafka streaming pipelines for edge and fog devices."""
+"""fogverse: self-scaling Kafka streaming pipelines for edge and fog devices.
 
-from fogverse.admin import AdminError, KafkaAdmin
-from fogverse.agent import Agent, AgentSettings, NodeCapacity, TaskContext
+The names of the master-side tools that need confluent-kafka (the admin, the
+node agent, ConsumerStart, the task client) are imported on first use, so a
+device with only aiokafka can ``import fogverse`` and run stages.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from fogverse.codec import Codec, DefaultCodec, MsgpackCodec, RawCodec
 from fogverse.config import StageConfig
-from fogverse.consumer_start import ConsumerStart
 from fogverse.context import MessageContext, StoredItem
 from fogverse.control import AutoScaleRequest, ControlDecodeError, Heartbeat, InstanceStopping
 from fogverse.errors import (
@@ -44,7 +49,30 @@ from fogverse.parallel import (
 from fogverse.runtime import Consumer, Producer, Runnable, StageError
 from fogverse.stats import StageStats
 from fogverse.storage import ConsumerStorage
-from fogverse.tasks import TaskClient, TaskStatus
+
+if TYPE_CHECKING:
+    from fogverse.admin import AdminError, KafkaAdmin
+    from fogverse.agent import Agent, AgentSettings, NodeCapacity, TaskContext
+    from fogverse.consumer_start import ConsumerStart
+    from fogverse.tasks import TaskClient, TaskStatus
+
+_LAZY = {
+    "AdminError": "fogverse.admin", "KafkaAdmin": "fogverse.admin",
+    "Agent": "fogverse.agent", "AgentSettings": "fogverse.agent",
+    "NodeCapacity": "fogverse.agent", "TaskContext": "fogverse.agent",
+    "ConsumerStart": "fogverse.consumer_start",
+    "TaskClient": "fogverse.tasks", "TaskStatus": "fogverse.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fogverse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AdminError",

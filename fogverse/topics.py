@@ -28,20 +28,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaException
+from fogverse.errors import ConfigError, MissingDependencyError
 
-# The documented import path; the package's stubs forget to re-export these names.
-from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-)
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 
-from fogverse.admin import KafkaAdmin
-from fogverse.errors import ConfigError
+    from fogverse.admin import KafkaAdmin
 
 __all__ = [
     "TOPIC_FILE",
@@ -176,6 +170,15 @@ def _config_text(value: Any) -> str:
 async def apply_topics(spec: TopicFile, extra: Mapping[str, Any] | None = None,
                        ) -> list[TopicChange]:
     """Bring every cluster in line with ``spec``; return what was done, topic by topic."""
+    try:
+        # Only here: a stage on the aiokafka backend imports this module too.
+        from confluent_kafka.admin import AdminClient
+
+        from fogverse.admin import KafkaAdmin
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "applying topic.yaml needs confluent-kafka (aiokafka cannot set topic configs "
+            "incrementally): pip install 'fogverse[confluent]'") from exc
     changes: list[TopicChange] = []
     for server_name, bootstrap in spec.servers.items():
         wanted = [t for t in spec.topics if server_name in t.servers]
@@ -225,6 +228,8 @@ async def _apply_one(server: str, client: AdminClient, admin: KafkaAdmin,
 async def _differing_configs(client: AdminClient, topic: TopicSpec) -> dict[str, str]:
     if not topic.config:
         return {}
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic.name)
     future = client.describe_configs([resource])[resource]
     entries: Mapping[str, Any] = await asyncio.wrap_future(future)
@@ -234,6 +239,13 @@ async def _differing_configs(client: AdminClient, topic: TopicSpec) -> dict[str,
 
 async def _set_configs(client: AdminClient, name: str, values: Mapping[str, str]) -> None:
     # Incremental: FogVerse's alter_configs reset every config it did not name.
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+    )
+
     resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
         ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
         for key, value in values.items()

@@ -21,9 +21,9 @@ from fogverse.clients.base import ClientError, Fetched, Rebalance
 from fogverse.clients.confluent_conf import admin_conf, consumer_conf, producer_conf
 from fogverse.clients.confluent_fetch import Fetcher
 from fogverse.clients.confluent_latest import latest_start
+from fogverse.clients.errors import unreachable
 from fogverse.config import StageConfig
 from fogverse.constants import CLIENT_CONFLUENT
-from fogverse.errors import BrokerUnavailableError
 from fogverse.offsets import CommitTracker, TopicPartitionKey
 
 __all__ = ["BACKEND", "ConfluentAdmin", "ConfluentBackend", "ConfluentConsumer",
@@ -191,14 +191,6 @@ class ConfluentBackend:
         conf: dict[str, Any] = {"bootstrap.servers": servers, "logger": log, **options}
         conf.update(extra)
         return KafkaProducer(conf)
-
-
-def unreachable(servers: str, attempts: int) -> BrokerUnavailableError:
-    return BrokerUnavailableError(
-        f"no Kafka broker answered at {servers} after {attempts} attempts; "
-        "check consumer_servers / producer_servers (CONSUMER_SERVERS, PRODUCER_SERVERS) "
-        "or start one with `fogverse broker`"
-    )
 
 
 def _commit_logger(name: str) -> Callable[[KafkaError | None, list[TopicPartition]], None]:

@@ -7,12 +7,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fogverse.clients.base import ClientError, ConsumerClient
 from fogverse.config import StageConfig
 from fogverse.constants import H_CREATED_AT
-from fogverse.consumer_start import ConsumerStart
 from fogverse.context import MessageContext
 from fogverse.errors import ConfigError
 from fogverse.offsets import TopicPartitionKey, WorkUnit
@@ -20,6 +19,9 @@ from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.policy import StageError
 from fogverse.runtime.runnable import Runnable
 from fogverse.runtime.window import Window
+
+if TYPE_CHECKING:
+    from fogverse.consumer_start import ConsumerStart
 from fogverse.runtime.windowed import admit_batch
 
 __all__ = ["Consumer"]

@@ -50,7 +50,7 @@ class Remote(Consumer):
 
 
 async def test_order_is_kept_per_partition_under_random_delays(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src, dst = create_topic(admin, unique("io-in"), 3), create_topic(admin, unique("io-out"))
     count, keys = 600, 12
@@ -99,7 +99,7 @@ async def test_a_failure_in_the_middle_of_a_window_holds_nothing_else_back(
 
 
 async def test_stop_with_a_full_window_drains_it_and_commits(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src, dst = create_topic(admin, unique("ios-in")), create_topic(admin, unique("ios-out"))
     count = 100

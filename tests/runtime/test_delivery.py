@@ -43,7 +43,7 @@ class AddHop(Consumer):
 
 
 async def test_keyed_order_is_kept_through_three_stages(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     a, b, c = (create_topic(admin, unique(t), partitions=3) for t in ("ord-a", "ord-b", "ord-c"))
     common = {"consumer_servers": kafka_bootstrap, "heartbeat": False}
@@ -67,7 +67,7 @@ async def test_keyed_order_is_kept_through_three_stages(
 
 
 async def test_ten_thousand_messages_arrive_exactly_once_in_a_clean_run(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src, dst = create_topic(admin, unique("once-in"), 2), create_topic(admin, unique("once-out"))
     count = 10_000
@@ -83,7 +83,7 @@ async def test_ten_thousand_messages_arrive_exactly_once_in_a_clean_run(
 
 
 async def test_outputs_keep_their_own_inputs_key_and_headers(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src, dst = create_topic(admin, unique("hdr-in")), create_topic(admin, unique("hdr-out"))
     from tests.kafka_io import produce
@@ -114,7 +114,7 @@ async def test_outputs_keep_their_own_inputs_key_and_headers(
 
 
 async def test_sink_send_receives_every_message_and_commits(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src = create_topic(admin, unique("sink-in"))
     produce_msgpack(kafka_bootstrap, src, range(300))
@@ -166,7 +166,7 @@ async def test_fogverse_hooks_run_around_each_step(
 
 
 async def test_read_latest_skips_the_backlog(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src = create_topic(admin, unique("live"))
     produce_msgpack(kafka_bootstrap, src, range(50))
@@ -190,7 +190,7 @@ async def test_read_latest_skips_the_backlog(
 
 
 async def test_read_latest_resumes_where_the_group_committed(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     """Only a new group skips: a partition handed over (or a restart) loses nothing."""
     src = create_topic(admin, unique("live-resume"), partitions=2)

@@ -55,7 +55,7 @@ def _inputs_with_poison() -> tuple[list[bytes], list[list[tuple[str, bytes]]]]:
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_stage_goes_on(
     kafka_bootstrap: str, admin: Any, unique: Callable[[str], str],
-    reciprocal: type[Consumer],
+    reciprocal: type[Consumer], client: str,
 ) -> None:
     src, dst = create_topic(admin, unique("dlq-in")), create_topic(admin, unique("dlq-out"))
     values, headers = _inputs_with_poison()
@@ -94,7 +94,7 @@ async def test_skip_policy_counts_and_drops(
 
 async def test_stop_policy_stops_without_committing_the_bad_message(
     kafka_bootstrap: str, admin: Any, unique: Callable[[str], str],
-    reciprocal: type[Consumer],
+    reciprocal: type[Consumer], client: str,
 ) -> None:
     src, dst = create_topic(admin, unique("stop-in")), create_topic(admin, unique("stop-out"))
     values, headers = _inputs_with_poison()
@@ -152,7 +152,7 @@ async def test_unreachable_broker_retries_then_says_so() -> None:
 
 
 async def test_an_input_too_large_to_forward_or_dead_letter_is_recorded_without_its_bytes(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], kind: str
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], kind: str, client: str
 ) -> None:
     src, dst = create_topic(admin, unique("big-in")), create_topic(admin, unique("big-out"))
     big = msgpack.packb(b"x" * 6000)

@@ -22,7 +22,7 @@ class Doubler(Consumer):
 
 
 async def test_a_running_stage_heartbeats_and_says_goodbye(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src, dst = create_topic(admin, unique("hb-in")), create_topic(admin, unique("hb-out"))
     control = create_topic(admin, unique("hb-control"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fogverse.constants import ENV_CLIENT
 from tests.conftest import create_topic
 from tests.kafka_io import produce_msgpack, read
 
@@ -21,13 +23,13 @@ ROOT = Path(__file__).parents[2]
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", ENV_CLIENT: os.environ[ENV_CLIENT]}
     return subprocess.Popen([sys.executable, str(STAGE), *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
 
 def test_sigterm_mid_stream_then_restart_loses_nothing(
-    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str]
+    kafka_bootstrap: str, admin: Any, unique: Callable[[str], str], client: str
 ) -> None:
     src, dst = create_topic(admin, unique("term-in"), 2), create_topic(admin, unique("term-out"))
     count = 3000

@@ -1,0 +1,16 @@
+"""Errors every backend raises alike."""
+
+from __future__ import annotations
+
+from fogverse.errors import BrokerUnavailableError
+
+__all__ = ["unreachable"]
+
+
+def unreachable(servers: str, attempts: int) -> BrokerUnavailableError:
+    """No broker answered: say which setting to check."""
+    return BrokerUnavailableError(
+        f"no Kafka broker answered at {servers} after {attempts} attempts; "
+        "check consumer_servers / producer_servers (CONSUMER_SERVERS, PRODUCER_SERVERS) "
+        "or start one with `fogverse broker`"
+    )
