@@ -108,6 +108,9 @@ def consumer_options(config: StageConfig, group_id: str, client_id: str) -> dict
         # New partitions added by the master must be seen within seconds.
         "metadata_max_age_ms": 5000,
         "fetch_max_wait_ms": max(10, int(config.fetch_timeout * 1000)),
+        # aiokafka asks for a partition again only once its buffer is read:
+        # a bigger buffer means fewer stalls of a round trip.
+        "max_partition_fetch_bytes": 2 * 1024 * 1024,
     }
     options.update(translate({**config.kafka_extra, **config.consumer_extra}, AIOKafkaConsumer))
     if options.get("enable_auto_commit"):
@@ -124,8 +127,8 @@ def producer_options(config: StageConfig, client_id: str) -> dict[str, Any]:
         # Idempotence keeps per-partition order across internal retries.
         "enable_idempotence": True,
         "linger_ms": 2,
-        # aiokafka holds one open batch per partition and makes send() wait
-        # while it is full: 16 KiB (its default) is a dozen 1 KiB messages.
+        # The record batches fogverse fills (one per partition per fetched
+        # batch): 16 KiB, aiokafka's default, is a dozen 1 KiB messages.
         "max_batch_size": 512 * 1024,
         "metadata_max_age_ms": 5000,
     }

@@ -1,12 +1,16 @@
 """A stage's producer on aiokafka, with the runtime's plain ``produce`` call.
 
-aiokafka's ``send`` is a coroutine, while the runtime queues outputs with a
-plain call from the middle of a batch (a plain stage never awaits there).
-``produce`` appends to a local queue and one sender task feeds aiokafka in
-that order, so per-partition order is the order of the calls. The queue is
-bounded by :meth:`AioProducer.room`, which the runtime awaits between batches:
-that is the stage's backpressure. Delivery reports are the runtime's
-``(error, message)`` callbacks, called on the event loop.
+aiokafka's ``send`` is a coroutine and makes a future per message, while the
+runtime queues outputs with a plain call from the middle of a batch (a plain
+stage never awaits there). ``produce`` therefore appends each output to an
+open record batch of its partition (aiokafka's ``create_batch``), chosen as
+aiokafka's own partitioner would; open batches are sealed once the loop gets a
+turn (or when full) and one sender task hands them to aiokafka in that order,
+so per-partition order is the order of the calls. Each batch's single ack
+reports on all its messages, on the event loop, through the runtime's
+``(error, message)`` callbacks. The outputs waiting are bounded by
+:meth:`AioProducer.room`, which the runtime awaits between batches: that is
+the stage's backpressure.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 from collections import deque
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, ProducerClosed, ProducerFenced
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from fogverse.clients.base import DeliveryReport
@@ -30,9 +36,10 @@ __all__ = ["AioDelivered", "AioError", "AioProducer"]
 log = logging.getLogger("fogverse.kafka")
 
 _QUEUE_LIMIT = 10_000
-"""Outputs queued before ``room()`` makes the stage wait (librdkafka's default is 100k)."""
+"""Outputs waiting before ``room()`` makes the stage wait (librdkafka's default is 100k)."""
 
-_Out = tuple[str, bytes | None, bytes | None, Headers | None, DeliveryReport | None]
+_Report = tuple[DeliveryReport | None, bytes | None, bytes | None, Headers]
+"""What a delivery report needs of one message: the callback, key, value, headers."""
 
 
 class AioError:
@@ -85,20 +92,43 @@ class AioDelivered:
         return None
 
 
+class _Batch:
+    """An open record batch of one partition and the reports of its messages."""
+
+    __slots__ = ("builder", "partition", "reports", "topic")
+
+    def __init__(self, topic: str, partition: int, builder: Any) -> None:
+        self.topic, self.partition, self.builder = topic, partition, builder
+        self.reports: list[_Report] = []
+
+
+_Single = tuple[str, bytes | None, bytes | None, Headers, DeliveryReport | None]
+"""A message for a topic whose partitions are not known yet: sent on its own."""
+
+
 class AioProducer:
-    """Queues outputs with a plain call; one task sends them in order."""
+    """Fills record batches with a plain call; one task sends them in order."""
 
     def __init__(self, native: AIOKafkaProducer, max_request_size: int,
                  limit: int = _QUEUE_LIMIT) -> None:
         self.native = native
+        self._cluster = native.client.cluster
+        self._partitioner = DefaultPartitioner()
         self._max_size = max_request_size
         self._limit = limit
-        self._queue: deque[_Out] = deque()
+        self._open: dict[tuple[str, int], _Batch] = {}
+        self._unkeyed: dict[str, int] = {}
+        """Per topic, the partition unkeyed outputs fill until its batch is sealed."""
+        self._sealing = False
+        self._queue: deque[_Batch | _Single] = deque()
         self._wake = asyncio.Event()
         self._roomy = asyncio.Event()
         self._roomy.set()
+        self._waiting = 0
+        """Outputs not yet handed to aiokafka."""
         self._unacked = 0
-        self._sender = asyncio.get_running_loop().create_task(self._send_all())
+        self._loop = asyncio.get_running_loop()
+        self._sender = self._loop.create_task(self._send_all())
 
     def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
                 headers: Headers | None = None,
@@ -110,18 +140,75 @@ class AioProducer:
             key = b""
         headers = headers or []
         if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) > self._max_size:
-            # Refused now, as librdkafka does, so the error policy sees it.
+            # Refused now, as librdkafka does, so the error policy sees it;
             # librdkafka's code name, so dead letters read alike on both backends.
             raise MessageSizeTooLargeError(
                 f"MSG_SIZE_TOO_LARGE: a {len(value or b'')}-byte message to {topic} is "
                 f"larger than max_request_size={self._max_size}")
-        queue = self._queue
-        queue.append((topic, value, key, headers, on_delivery))
-        self._unacked += 1
-        if not self._wake.is_set():
+        partition = self._partition(topic, key)
+        if partition is None:
+            self._queue.append((topic, value, key, headers, on_delivery))
             self._wake.set()
-        if len(queue) >= self._limit:
+        else:
+            self._append(topic, partition, key, value, headers, on_delivery)
+        self._unacked += 1
+        self._waiting += 1
+        if self._waiting >= self._limit:
             self._roomy.clear()
+
+    def _partition(self, topic: str, key: bytes | None) -> int | None:
+        """Where aiokafka's partitioner puts ``key``; None while the topic is unknown."""
+        every = self._cluster.partitions_for_topic(topic)
+        if not every:
+            return None
+        if key is not None:
+            chosen: int = self._partitioner(
+                key, list(every), list(self._cluster.available_partitions_for_topic(topic)))
+            return chosen
+        partition = self._unkeyed.get(topic)
+        if partition is None:
+            # Sticky, as Kafka's own producers do: fuller batches than one
+            # random partition per message.
+            available = self._cluster.available_partitions_for_topic(topic) or every
+            partition = self._unkeyed[topic] = random.choice(sorted(available))
+        return partition
+
+    def _append(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
+                headers: Headers, report: DeliveryReport | None) -> None:
+        batch = self._open.get((topic, partition))
+        if batch is None:
+            batch = self._opened(topic, partition)
+        if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            self._seal(batch)  # full: it goes now, the message starts the next one
+            batch = self._opened(topic, partition)
+            if batch.builder.append(timestamp=None, key=key, value=value,
+                                    headers=headers) is None:
+                raise MessageSizeTooLargeError(
+                    f"MSG_SIZE_TOO_LARGE: a {len(value or b'')}-byte message to {topic} "
+                    "does not fit an empty batch (raise max_batch_size)")
+        batch.reports.append((report, key, value, headers))
+
+    def _opened(self, topic: str, partition: int) -> _Batch:
+        batch = self._open[(topic, partition)] = _Batch(
+            topic, partition, self.native.create_batch())
+        if not self._sealing:
+            # Sealed once the loop gets a turn: a plain stage's whole fetched
+            # batch goes out in one record batch per partition.
+            self._sealing = True
+            self._loop.call_soon(self._seal_all)
+        return batch
+
+    def _seal(self, batch: _Batch) -> None:
+        del self._open[(batch.topic, batch.partition)]
+        if self._unkeyed.get(batch.topic) == batch.partition:
+            del self._unkeyed[batch.topic]
+        self._queue.append(batch)
+        self._wake.set()
+
+    def _seal_all(self) -> None:
+        self._sealing = False
+        for batch in list(self._open.values()):
+            self._seal(batch)
 
     def poll(self, timeout: float = 0) -> int:
         # Reports run on the event loop by themselves.
@@ -132,59 +219,83 @@ class AioProducer:
             await self._roomy.wait()
 
     async def _send_all(self) -> None:
-        queue, send, wake = self._queue, self.native.send, self._wake
-        half = self._limit // 2
+        queue, wake = self._queue, self._wake
         while True:
             if not queue:
                 wake.clear()
                 await wake.wait()
                 continue
-            topic, value, key, headers, report = queue.popleft()
-            try:
-                # Returns once the message is in aiokafka's batch; the future
-                # resolves when the broker acknowledged it.
-                future = await send(topic, value, key, headers=headers)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._reported(report, topic, value, key, headers, None, exc)
+            item = queue.popleft()
+            if isinstance(item, _Batch):
+                await self._send_batch(item)
             else:
-                future.add_done_callback(functools.partial(
-                    self._acked, report, topic, value, key, headers))
-            if len(queue) < half and not self._roomy.is_set():
+                await self._send_one(*item)
+            if self._waiting < self._limit // 2 and not self._roomy.is_set():
                 self._roomy.set()
 
-    def _acked(self, report: DeliveryReport | None, topic: str, value: bytes | None,
-               key: bytes | None, headers: Headers | None, future: asyncio.Future[Any]) -> None:
-        if future.cancelled():
-            self._reported(report, topic, value, key, headers, None,
-                           asyncio.CancelledError("delivery cancelled"))
+    async def _send_batch(self, batch: _Batch) -> None:
+        self._waiting -= len(batch.reports)
+        try:
+            # Returns once aiokafka queued the batch; the future resolves on the ack.
+            future = await self.native.send_batch(batch.builder, batch.topic,
+                                                  partition=batch.partition)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._batch_done(batch, None, exc)
             return
-        exc = future.exception()
-        self._reported(report, topic, value, key, headers,
-                       None if exc is not None else future.result(), exc)
+        future.add_done_callback(functools.partial(self._batch_acked, batch))
 
-    def _reported(self, report: DeliveryReport | None, topic: str, value: bytes | None,
-                  key: bytes | None, headers: Headers | None, metadata: Any,
-                  exc: BaseException | None) -> None:
-        self._unacked -= 1
-        if report is None:
-            if exc is not None:
-                log.error("delivery to %s failed: %r", topic, exc)
-            return
-        if exc is None:
-            report(None, AioDelivered(topic, metadata.partition, metadata.offset, key, value,
-                                      headers))
+    def _batch_acked(self, batch: _Batch, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            self._batch_done(batch, None, asyncio.CancelledError("delivery cancelled"))
+        elif (exc := future.exception()) is not None:
+            self._batch_done(batch, None, exc)
         else:
-            report(AioError(exc), AioDelivered(topic, None, None, key, value, headers))
+            self._batch_done(batch, future.result(), None)
+
+    def _batch_done(self, batch: _Batch, metadata: Any, exc: BaseException | None) -> None:
+        topic, partition = batch.topic, batch.partition
+        self._unacked -= len(batch.reports)
+        base = None if metadata is None else metadata.offset
+        error = None if exc is None else AioError(exc)
+        for index, (report, key, value, headers) in enumerate(batch.reports):
+            if report is None:
+                if error is not None:
+                    log.error("delivery to %s failed: %s", topic, error)
+                continue
+            offset = None if base is None else base + index
+            report(error, AioDelivered(topic, partition if error is None else None, offset,
+                                       key, value, headers))
+
+    async def _send_one(self, topic: str, value: bytes | None, key: bytes | None,
+                        headers: Headers, report: DeliveryReport | None) -> None:
+        self._waiting -= 1
+        batch = _Batch(topic, -1, None)
+        batch.reports.append((report, key, value, headers))
+        try:
+            future = await self.native.send(topic, value, key, headers=headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._batch_done(batch, None, exc)
+            return
+
+        def acked(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                batch.partition = done.result().partition
+            self._batch_acked(batch, done)
+
+        future.add_done_callback(acked)
 
     async def flush(self, timeout: float) -> int:
+        self._seal_all()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._delivered(), timeout)
         return self._unacked
 
     async def _delivered(self) -> None:
-        while self._queue:
+        while self._queue or self._waiting:
             await asyncio.sleep(0.005)
         await self.native.flush()
         while self._unacked:
