@@ -23,7 +23,7 @@ import pytest
 
 from fogverse.broker import EmbeddedBroker, ensure_kafka_jars
 from fogverse.broker.jars import require_tools
-from fogverse.constants import ENV_BOOTSTRAP
+from fogverse.constants import CLIENTS, ENV_BOOTSTRAP, ENV_CLIENT
 from fogverse.errors import BrokerUnavailableError
 from tests.docker_engine import DOCKER_FIXTURES, docker_client, kafka_image, stage_image
 from tests.kafka_container import kafka_in_container, wants_container
@@ -84,6 +84,16 @@ def kafka_jars() -> Path:
         return ensure_kafka_jars()
     except BrokerUnavailableError as exc:
         skip_or_fail(exc)
+
+
+@pytest.fixture(params=CLIENTS)
+def client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per Kafka client backend, chosen as a deployment chooses it
+    (``FOGVERSE_CLIENT``): stages, heartbeats, agents and child processes that
+    inherit the environment all use it."""
+    name = str(request.param)
+    monkeypatch.setenv(ENV_CLIENT, name)
+    return name
 
 
 @pytest.fixture

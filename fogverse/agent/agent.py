@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import signal
-import threading
 import time
 import uuid
 from collections import Counter
@@ -29,21 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka import Producer as KafkaProducer
-from confluent_kafka import TopicPartition
-
-from fogverse.admin import KafkaAdmin
 from fogverse.agent.handlers import TaskHandler
 from fogverse.agent.instances import InstanceSupervisor
 from fogverse.agent.probe import DeviceProbe
 from fogverse.agent.profile import DeviceProfile, profile_from_env, read_profile_file
 from fogverse.agent.runner import TaskRunner
+from fogverse.clients.base import Backend, SyncProducer, TailReader
+from fogverse.clients.choice import backend_for
 from fogverse.config import connection_settings
 from fogverse.constants import NODE_ORDERS_TOPIC, NODES_TOPIC
 from fogverse.control import ControlDecodeError
 from fogverse.errors import ConfigError
-from fogverse.tasks.topics import partitions_of
 from fogverse.wire.nodes import (
     FleetBody,
     InstanceEvent,
@@ -60,7 +55,8 @@ __all__ = ["Agent", "AgentSettings"]
 log = logging.getLogger("fogverse.agent")
 
 _REAP_S = 0.25
-_POLL_S = 0.1
+_CONNECT_ATTEMPTS = 5
+_CONNECT_BACKOFF_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +76,8 @@ class AgentSettings:
     profile_file: Path | None = None
     """Re-read before every report, over the environment (see fogverse.agent.profile)."""
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
+    client: str | None = None
+    """The Kafka client backend, as a stage's ``client`` setting (``FOGVERSE_CLIENT``)."""
 
     def __post_init__(self) -> None:
         if not self.node_id:
@@ -109,9 +107,9 @@ class Agent:
         self.reports = 0
         self._probe = DeviceProbe()
         self._extra = connection_settings(settings.kafka_extra)
-        self._producer: KafkaProducer | None = None
+        self._producer: SyncProducer | None = None
+        self._kafka: Backend | None = None
         self._stopping = asyncio.Event()
-        self._reader_done = threading.Event()
 
     # -- what the agent tells ----------------------------------------------------------
 
@@ -159,13 +157,13 @@ class Agent:
             # Outside the main thread this fails: then whoever runs us calls stop().
             with contextlib.suppress(RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
-        await self._ensure_topics()
-        self._producer = KafkaProducer({"bootstrap.servers": self.settings.bootstrap,
-                                        "linger.ms": 1, "logger": log, **self._extra})
-        consumer = await asyncio.to_thread(self._orders_consumer)
-        reader = threading.Thread(target=self._read, args=(consumer, loop), daemon=True,
-                                  name=f"agent-orders-{self.settings.node_id}")
-        reader.start()
+        self._kafka = kafka = backend_for(self.settings.client)
+        await self._ensure_topics(kafka)
+        self._producer = kafka.sync_producer(self.settings.bootstrap, self._extra,
+                                             {"linger.ms": 1})
+        orders = await kafka.tail_reader(self.settings.bootstrap, self._extra,
+                                         self.settings.orders_topic)
+        reader = loop.create_task(self._read(orders))
         log.info("agent %s up (profile %s, handlers %s)", self.settings.node_id,
                  self.profile.name or "none", ", ".join(sorted(self.runner.handlers)) or "none")
         try:
@@ -176,29 +174,13 @@ class Agent:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _ensure_topics(self) -> None:
-        admin = KafkaAdmin(self.settings.bootstrap, self._extra)
+    async def _ensure_topics(self, kafka: Backend) -> None:
+        admin = await kafka.connect(self.settings.bootstrap, self._extra,
+                                    _CONNECT_ATTEMPTS, _CONNECT_BACKOFF_S)
         try:
-            for topic in (self.settings.nodes_topic, self.settings.orders_topic):
-                await admin.ensure_topic(topic)
+            await admin.ensure_topics([self.settings.nodes_topic, self.settings.orders_topic])
         finally:
-            admin.close()
-
-    def _orders_consumer(self) -> KafkaConsumer:
-        consumer = KafkaConsumer({
-            "bootstrap.servers": self.settings.bootstrap,
-            "group.id": f"fogverse-agent-{self.settings.node_id}",
-            "enable.auto.commit": False, "fetch.wait.max.ms": 50, "logger": log,
-            **self._extra,
-        })
-        topic = self.settings.orders_topic
-        parts = partitions_of(consumer, topic)
-        assignment = []
-        for partition in parts:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 15)
-            assignment.append(TopicPartition(topic, partition, high))
-        consumer.assign(assignment)
-        return consumer
+            await admin.close()
 
     async def _beat(self) -> None:
         next_report = 0.0
@@ -214,8 +196,10 @@ class Agent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), _REAP_S)
 
-    async def _shutdown(self, reader: threading.Thread) -> None:
-        self._reader_done.set()
+    async def _shutdown(self, reader: asyncio.Task[None]) -> None:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
         for task_id in self.runner.running:
             self.send(TaskRefusal(self.settings.node_id, task_id, reason="agent_stopping",
                                   detail="the agent stopped before the task finished"))
@@ -224,20 +208,21 @@ class Agent:
             event = await asyncio.to_thread(self.instances.stop, instance_id, 10.0)
             if event is not None:
                 self.send(event)
-        await asyncio.to_thread(reader.join, 5.0)
         if self._producer is not None:
             await asyncio.to_thread(self._producer.flush, 5.0)
+            closing = getattr(self._producer, "close", None)
+            if callable(closing):
+                await asyncio.to_thread(closing)
 
     # -- what the agent hears ----------------------------------------------------------
 
-    def _read(self, consumer: KafkaConsumer, loop: asyncio.AbstractEventLoop) -> None:
+    async def _read(self, orders: TailReader) -> None:
         try:
-            while not self._reader_done.is_set():
-                for msg in consumer.consume(500, _POLL_S):
-                    if msg.error() is None:
-                        loop.call_soon_threadsafe(self.handle_raw, msg.value(), time.time())
+            while True:
+                for value in await orders.read():
+                    self.handle_raw(value, time.time())
         finally:
-            consumer.close()
+            await orders.close()
 
     def handle_raw(self, raw: bytes | None, wall: float) -> None:
         """Decode one order and carry it out if it is for this node; never raises."""

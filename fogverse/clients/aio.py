@@ -23,6 +23,7 @@ from fogverse.clients.aio_conf import (
 )
 from fogverse.clients.aio_consumer import AioConsumer
 from fogverse.clients.aio_producer import AioProducer
+from fogverse.clients.aio_tail import AioTail
 from fogverse.clients.aio_thread import ThreadedProducer
 from fogverse.clients.base import ClientError
 from fogverse.clients.errors import unreachable
@@ -110,6 +111,10 @@ class AioBackend:
                                 AIOKafkaProducer))
         kwargs.update(translate(extra, AIOKafkaProducer))
         return ThreadedProducer(kwargs, limit, give_up)
+
+    async def tail_reader(self, servers: str, extra: Mapping[str, Any],
+                          topic: str) -> AioTail:
+        return await AioTail.open(servers, extra, topic)
 
 
 _OURS = frozenset({"queue.buffering.max.messages", "message.timeout.ms"})

@@ -28,6 +28,7 @@ __all__ = [
     "ProducerClient",
     "Rebalance",
     "SyncProducer",
+    "TailReader",
 ]
 
 
@@ -155,6 +156,19 @@ class SyncProducer(Protocol):
     def flush(self, timeout: float = ...) -> int: ...
 
 
+class TailReader(Protocol):
+    """Reads one topic from the end it had when opened, outside any group.
+
+    What a node agent reads its orders with: it must never replay old ones.
+    """
+
+    async def read(self) -> list[bytes | None]:
+        """The values that came since the last call; empty after a short wait."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class BrokerAdmin(Protocol):
     """What a stage needs of the cluster before it starts: topics of its own."""
 
@@ -186,4 +200,9 @@ class Backend(Protocol):
     def sync_producer(self, servers: str, extra: Mapping[str, Any],
                       options: Mapping[str, Any]) -> SyncProducer:
         """A thread-safe producer; ``options`` in librdkafka's names (the backend maps them)."""
+        ...
+
+    async def tail_reader(self, servers: str, extra: Mapping[str, Any],
+                          topic: str) -> TailReader:
+        """A reader of ``topic`` from its current end, on every partition it has."""
         ...

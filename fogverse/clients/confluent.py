@@ -21,6 +21,7 @@ from fogverse.clients.base import ClientError, Fetched, Rebalance
 from fogverse.clients.confluent_conf import admin_conf, consumer_conf, producer_conf
 from fogverse.clients.confluent_fetch import Fetcher
 from fogverse.clients.confluent_latest import latest_start
+from fogverse.clients.confluent_tail import ConfluentTail
 from fogverse.clients.errors import unreachable
 from fogverse.config import StageConfig
 from fogverse.constants import CLIENT_CONFLUENT
@@ -191,6 +192,10 @@ class ConfluentBackend:
         conf: dict[str, Any] = {"bootstrap.servers": servers, "logger": log, **options}
         conf.update(extra)
         return KafkaProducer(conf)
+
+    async def tail_reader(self, servers: str, extra: Mapping[str, Any],
+                          topic: str) -> ConfluentTail:
+        return await ConfluentTail.open(servers, extra, topic)
 
 
 def _commit_logger(name: str) -> Callable[[KafkaError | None, list[TopicPartition]], None]:

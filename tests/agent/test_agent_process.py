@@ -77,7 +77,8 @@ def test_three_agents_report_their_profiles(fleet: Fleet) -> None:
     assert charging.tags == ("phone",) and desktop.tags == ("desktop",)
 
 
-def test_tasks_run_only_on_the_node_they_were_assigned_to(fleet: Fleet) -> None:
+def test_tasks_run_only_on_the_node_they_were_assigned_to(fleet: Fleet, client: str) -> None:
+    """The agents run on the client FOGVERSE_CLIENT names (their environment is ours)."""
     fleet.start("node-a")
     fleet.start("node-b")
     fleet.report("node-a")
