@@ -101,7 +101,8 @@ class StageConfig:
     client: str | None = None
     """The Kafka client library: ``confluent`` (confluent-kafka, the default) or
     ``aiokafka`` (pure Python, for devices without a librdkafka wheel). Unset:
-    confluent-kafka, or aiokafka when confluent-kafka cannot be imported."""
+    ``FOGVERSE_CLIENT``, else confluent-kafka, or aiokafka when confluent-kafka
+    cannot be imported."""
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     consumer_extra: Mapping[str, Any] = field(default_factory=dict)
     producer_extra: Mapping[str, Any] = field(default_factory=dict)
