@@ -1,4 +1,5 @@
-"""The master's HTTP face: ``/status`` (JSON) and ``/metrics`` (Prometheus text).
+"""The master's HTTP face: ``/status`` (JSON), ``/metrics`` (Prometheus text) and the
+live dashboard (:mod:`master.dashboard`, its routes kept there).
 
 Metrics are read from the master's state when scraped, not updated per message:
 a thousand heartbeats a second cost nothing here.
@@ -14,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from master.dashboard import DASHBOARD_PATH, Dashboard
 from master.fleet_metrics import FleetCollector
 from master.status import StageStatus, to_json
 
@@ -91,7 +93,7 @@ def _scheduler_gauges(metrics: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
 
 
 class StatusServer:
-    """aiohttp server for /status and /metrics; ``port=0`` picks a free port."""
+    """aiohttp server for /status, /metrics and the dashboard; ``port=0`` picks a free port."""
 
     def __init__(self, master: Master, host: str = "127.0.0.1", port: int = 0) -> None:
         self._master = master
@@ -101,6 +103,7 @@ class StatusServer:
         self._registry.register(MasterCollector(master))
         if master.fleet is not None:
             self._registry.register(FleetCollector(master.fleet.service))
+        self.dashboard = Dashboard(master)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -110,10 +113,16 @@ class StatusServer:
             return int(self._runner.addresses[0][1])
         return self._port
 
+    @property
+    def dashboard_url(self) -> str:
+        """The live dashboard's address (the port is known once started)."""
+        return f"http://{self._host}:{self.port}{DASHBOARD_PATH}"
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
+        self.dashboard.install(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self._host, self._port)

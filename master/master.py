@@ -213,8 +213,8 @@ class Master:
         self._start_tasks()
         log.info("master reading %s on %s; workers: %s%s", settings.consumer_topic,
                  settings.consumer_servers, ", ".join(sorted(settings.workers)),
-                 f"; status on http://{settings.http_host}:{self.http.port}/status"
-                 if self.http else "")
+                 f"; status on http://{settings.http_host}:{self.http.port}/status, "
+                 f"dashboard on {self.http.dashboard_url}" if self.http else "")
 
     def _start_tasks(self) -> None:
         self._tasks = [

@@ -8,6 +8,9 @@ scripts/bootstrap.sh
 # A Docker engine and the base image for the container tests: without one they
 # skip and say why, or fail under CI (tests/docker_engine.py).
 eval "$(scripts/docker-env.sh)"
+# Debian's headless Chromium for the dashboard's browser test: without it that test
+# skips and says why (tests/browser.py).
+eval "$(scripts/browser-env.sh)"
 .venv/bin/ruff check .
 .venv/bin/mypy
 if [ "$#" -eq 0 ]; then

@@ -5,7 +5,8 @@ embedded broker started on first use; ``FOGVERSE_TEST_KAFKA=container`` puts tha
 broker in a container instead (tests/kafka_container.py). Every test that needs it,
 directly or through another fixture, is marked ``kafka`` here at collection
 (``kafka_jars`` too), so ``pytest -m "not kafka"`` runs without Java and no test has
-to remember the marker; tests on a live Docker engine are marked ``docker`` likewise.
+to remember the marker; tests on a live Docker engine are marked ``docker`` likewise,
+and those in a headless browser ``browser``.
 When no broker can be started the Kafka tests are skipped on a developer's machine
 but fail when ``$CI`` is set, so a CI run can never pass by skipping them.
 """
@@ -25,12 +26,14 @@ from fogverse.broker import EmbeddedBroker, ensure_kafka_jars
 from fogverse.broker.jars import require_tools
 from fogverse.constants import CLIENTS, ENV_BOOTSTRAP, ENV_CLIENT
 from fogverse.errors import BrokerUnavailableError
+from tests.browser import BROWSER_FIXTURES, chromium
 from tests.docker_engine import DOCKER_FIXTURES, docker_client, kafka_image, stage_image
 from tests.kafka_container import kafka_in_container, wants_container
 
 TOPIC_READY_TIMEOUT_S = 30.0
 
-__all__ = ["docker_client", "kafka_image", "stage_image"]  # the live-engine fixtures
+# The live-engine fixtures, and the headless browser's.
+__all__ = ["chromium", "docker_client", "kafka_image", "stage_image"]
 
 
 BROKER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_jars"})
@@ -43,6 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
         if DOCKER_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.docker)
+        if BROWSER_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.browser)
 
 
 def skip_or_fail(exc: BrokerUnavailableError) -> NoReturn:
