@@ -22,7 +22,7 @@ from deploy_scripts.local_instance import LocalInstance
 from deploy_scripts.result import DeployResult
 from deploy_scripts.version import versioned_spec
 from fogverse import processes
-from fogverse.constants import PROVIDER_LOCAL
+from fogverse.constants import INFO_ALIVE, PROVIDER_LOCAL
 
 __all__ = ["LOCAL", "LocalProvider"]
 
@@ -130,10 +130,11 @@ class LocalProvider:
         await asyncio.gather(*(asyncio.to_thread(self._stop, i) for i in ids))
 
     def _result(self, instance: LocalInstance) -> DeployResult:
+        alive = functools.partial(lambda i: not i.exited(), instance)
         return DeployResult(
             instance_id=instance.instance_id,
             stop=functools.partial(self._stop, instance.instance_id),
-            info=instance.info(),
+            info={**instance.info(), INFO_ALIVE: alive},
         )
 
     def _spec_for(self, config: DeployConfig) -> ServiceSpec:

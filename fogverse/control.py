@@ -36,6 +36,7 @@ __all__ = [
     "KIND_AUTO_SCALE_REQUEST",
     "KIND_HEARTBEAT",
     "KIND_INSTANCE_STOPPING",
+    "KIND_ROLLOUT_REQUEST",
     "MAX_CONTROL_BYTES",
     "MIN_HEARTBEAT_INTERVAL",
     "AutoScaleRequest",
@@ -45,6 +46,7 @@ __all__ = [
     "Envelope",
     "Heartbeat",
     "InstanceStopping",
+    "RolloutRequest",
     "body_dict",
     "decode_control",
     "encode_control",
@@ -56,6 +58,7 @@ CONTROL_VERSION: Final = 1
 KIND_HEARTBEAT: Final = "heartbeat"
 KIND_AUTO_SCALE_REQUEST: Final = "auto_scale_request"
 KIND_INSTANCE_STOPPING: Final = "instance_stopping"
+KIND_ROLLOUT_REQUEST: Final = "rollout_request"
 
 MAX_CONTROL_BYTES: Final = 64 * 1024
 """Control messages are small; anything bigger is garbage or an attack."""
@@ -117,6 +120,10 @@ class Heartbeat:
     """The instance's own view of its consumer lag, when it knows it."""
     group_id: str | None = None
     node_id: str = ""
+    dead_lettered: int = 0
+    """Inputs sent to the dead-letter topic during ``interval``."""
+    version: str = ""
+    """The version of its service the instance runs (``FOGVERSE_VERSION``), if told."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +152,19 @@ class InstanceStopping:
     reason: str = ""
 
 
-ControlBody: TypeAlias = Heartbeat | AutoScaleRequest | InstanceStopping
+@dataclass(frozen=True, slots=True)
+class RolloutRequest:
+    """``fogverse rollout``: roll a declared service out to one of its versions.
+
+    Only names travel: the version must be declared in the master's config (or,
+    for an image provider, be a tag of the declared image)."""
+
+    service_name: str
+    version: str
+    strategy: str = "rolling"
+
+
+ControlBody: TypeAlias = Heartbeat | AutoScaleRequest | InstanceStopping | RolloutRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +193,7 @@ _KIND_OF: Final[dict[type, str]] = {
     Heartbeat: KIND_HEARTBEAT,
     AutoScaleRequest: KIND_AUTO_SCALE_REQUEST,
     InstanceStopping: KIND_INSTANCE_STOPPING,
+    RolloutRequest: KIND_ROLLOUT_REQUEST,
 }
 
 
@@ -341,6 +361,8 @@ def _parse_heartbeat(body: dict[str, Any]) -> Heartbeat:
         lag=_opt_count(body, "lag"),
         group_id=_opt_text(body, "group_id"),
         node_id=_text(body, "node_id", ""),
+        dead_lettered=_count(body, "dead_lettered"),
+        version=_text(body, "version", ""),
     )
 
 
@@ -363,6 +385,12 @@ def _parse_request(body: dict[str, Any]) -> AutoScaleRequest:
     )
 
 
+def _parse_rollout(body: dict[str, Any]) -> RolloutRequest:
+    return RolloutRequest(service_name=_text(body, "service_name"),
+                          version=_text(body, "version"),
+                          strategy=_text(body, "strategy", "rolling"))
+
+
 def _parse_stopping(body: dict[str, Any]) -> InstanceStopping:
     return InstanceStopping(
         instance_id=_text(body, "instance_id"),
@@ -377,4 +405,5 @@ _PARSERS: Final[dict[str, Callable[[dict[str, Any]], ControlBody]]] = {
     KIND_HEARTBEAT: _parse_heartbeat,
     KIND_AUTO_SCALE_REQUEST: _parse_request,
     KIND_INSTANCE_STOPPING: _parse_stopping,
+    KIND_ROLLOUT_REQUEST: _parse_rollout,
 }

@@ -53,6 +53,7 @@ class Totals:
     processing_seconds: float | None = None
     lag: int | None = None
     """Current lag (a level, not a total), when the stage knows it."""
+    dead_lettered: int = 0
 
 
 class HeartbeatReporter:
@@ -123,6 +124,7 @@ class HeartbeatReporter:
                 interval=max(now - self._last_at, MIN_HEARTBEAT_INTERVAL),
                 processing_seconds=processing,
                 lag=totals.lag,
+                dead_lettered=max(0, totals.dead_lettered - last.dead_lettered),
             )
             self._last, self._last_at = totals, now
             self.beats += 1
@@ -131,7 +133,7 @@ class HeartbeatReporter:
     def _read(self) -> Totals:
         totals = self._totals()
         return totals if totals.processing_seconds is not None else Totals(
-            totals.consumed, totals.produced, None, totals.lag
+            totals.consumed, totals.produced, None, totals.lag, totals.dead_lettered
         )
 
     def _maybe_request(self, now: float) -> None:
@@ -220,7 +222,8 @@ def reporter_for_stage(
     def totals() -> Totals:
         process = stats.step_seconds.get("process")
         return Totals(stats.consumed, stats.produced,
-                      None if process is None else process / places)
+                      None if process is None else process / places,
+                      dead_lettered=stats.dead_lettered)
 
     return HeartbeatReporter(
         observer, totals, interval=config.heartbeat_interval, deploy_config=deploy_config

@@ -29,6 +29,7 @@ from fogverse.constants import (
     ENV_INSTANCE_ID,
     ENV_NODE_ID,
     ENV_SERVICE_NAME,
+    ENV_VERSION,
 )
 from fogverse.control import (
     MIN_HEARTBEAT_INTERVAL,
@@ -77,6 +78,7 @@ class InstanceInfo:
     target_topic: str | None = None
     group_id: str | None = None
     node_id: str = ""
+    version: str = ""
 
     @classmethod
     def from_env(
@@ -97,6 +99,7 @@ class InstanceInfo:
             target_topic=target_topic,
             group_id=group_id,
             node_id=env.get(ENV_NODE_ID) or host,
+            version=env.get(ENV_VERSION, ""),
         )
 
 
@@ -186,6 +189,7 @@ class Observer:
         interval: float,
         processing_seconds: float | None = None,
         lag: int | None = None,
+        dead_lettered: int = 0,
     ) -> bool:
         """Send one heartbeat with counters covering the last ``interval`` seconds."""
         info = self.info
@@ -194,7 +198,8 @@ class Observer:
             source_topic=info.source_topic, target_topic=info.target_topic,
             consumed=consumed, produced=produced, interval=interval,
             processing_seconds=processing_seconds, lag=lag,
-            group_id=info.group_id, node_id=info.node_id,
+            group_id=info.group_id, node_id=info.node_id, dead_lettered=dead_lettered,
+            version=info.version,
         ))
 
     def send_instance_stopping(self, reason: str = "") -> bool:

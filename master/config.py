@@ -102,6 +102,7 @@ from master.config_values import (
     section,
     text,
 )
+from master.rollout.model import RolloutSettings
 from master.scheduling.autoscale import DeployerSettings
 from master.service_config import services, with_cwd
 from workers.input_output import InputOutputSettings
@@ -170,6 +171,8 @@ class MasterSettings:
     """On a graceful stop, leave the instances running for the next master to adopt."""
     fleet: Mapping[str, Any] | None = None
     """``fleet_config`` as given (checked names); None when absent."""
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    """``rollout_config``: windows, thresholds and pauses of rollouts."""
 
 
 _TOP_KEYS = frozenset(MasterAutoScalerConfig.__annotations__)
@@ -218,6 +221,7 @@ def master_settings(
         state_topic=str(conf.get("state_topic", MASTER_STATE_TOPIC)),
         leave_running=flag(conf, "leave_running", False),
         fleet=section(conf, "fleet_config", FleetConfig) if "fleet_config" in conf else None,
+        rollout=RolloutSettings.from_config(conf.get("rollout_config")),
     )
 
 

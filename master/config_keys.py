@@ -107,3 +107,5 @@ class MasterAutoScalerConfig(TypedDict, total=False):
     state_topic: str
     leave_running: bool
     fleet_config: FleetConfig
+    rollout_config: dict[str, Any]
+    """master.rollout.RolloutSettings: windows, thresholds and pauses of rollouts."""

@@ -22,6 +22,7 @@ from fogverse.control import (
     ControlDecodeError,
     Heartbeat,
     InstanceStopping,
+    RolloutRequest,
     decode_control,
 )
 from master.plans import RequestRefusedError, StagePlan, plan_for_request
@@ -47,6 +48,7 @@ class Dispatcher:
         stale_after: float,
         max_clock_skew: float,
         on_plan: Callable[[StagePlan], None] | None,
+        on_rollout: Callable[[RolloutRequest], None] | None = None,
     ) -> None:
         self._registry = registry
         self._workers = list(workers)
@@ -57,6 +59,7 @@ class Dispatcher:
         self._skew = max_clock_skew
         self._seen = ReplayGuard(stale_after + max_clock_skew)
         self._on_plan = on_plan
+        self._on_rollout = on_rollout
         self.messages: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
@@ -97,6 +100,8 @@ class Dispatcher:
                 self._on_heartbeat(body, now)
             elif isinstance(body, AutoScaleRequest):
                 self._on_request(body, now)
+            elif isinstance(body, RolloutRequest):
+                self._on_rollout_request(body, msg.sender)
             else:
                 self._on_stopping(body, now)
         except Exception:
@@ -136,6 +141,17 @@ class Dispatcher:
             return
         for worker in self._workers:
             worker.on_auto_scale_request(request, now)
+
+    def _on_rollout_request(self, request: RolloutRequest, sender: str) -> None:
+        if self._on_rollout is None:
+            self._count(self.refused, "no_deployer", "refused rollout request",
+                        f"{request.service_name} from {sender}: this master deploys nothing")
+            return
+        try:
+            self._on_rollout(request)
+        except ValueError as exc:  # RolloutRefusedError, ConfigError: said, counted, dropped
+            self._count(self.refused, "rollout_refused", "refused rollout request",
+                        f"{request.service_name} to {request.version} from {sender}: {exc}")
 
     def _on_stopping(self, notice: InstanceStopping, now: float) -> None:
         record = self._registry.on_stopping(notice)

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from deploy_scripts import DeployScripts
+from deploy_scripts import DeployScripts, ServiceVersion
 from fogverse.admin import KafkaAdmin
 from fogverse.config import connection_settings
 from fogverse.constants import ENV_CONTROL_KEY
+from fogverse.control import RolloutRequest
 from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
@@ -33,6 +34,8 @@ from master.http import StatusServer
 from master.placement import InstancePlacer
 from master.plan_book import PlanBook
 from master.plans import StagePlan, plan_for_service
+from master.rollout import Rollout, RolloutRefusedError, RolloutWorker
+from master.rollout.validate import NeedsCheck
 from master.state import StateStore
 from master.state_restore import StateLedger, adopt_instances, restore_plans
 from master.status import MasterStatus, MasterSummary, stage_statuses, to_json
@@ -96,15 +99,22 @@ class Master:
         self.dispatcher = Dispatcher(
             self.registry, self.workers, settings.services, control_key=settings.control_key,
             stale_after=settings.stale_after, max_clock_skew=settings.max_clock_skew,
-            on_plan=self._on_requested_plan if self.deployer else None)
+            on_plan=self._on_requested_plan if self.deployer else None,
+            on_rollout=self._on_rollout_request if self.deployer else None)
         self.reader = ControlReader(self._consumer_conf(), settings.consumer_topic,
                                     self.dispatcher.on_batch)
         self.scheduler = FogScheduler(coordinator_id=f"master-{settings.consumer_group_id}",
                                       local_node=True)
         """Where work runs: one scheduler, this machine its first node (in-process API)."""
         self.placer = InstancePlacer(self.scheduler)
+        self.rollouts: RolloutWorker | None = None
+        """Runs rollouts (:meth:`rollout`); present with the auto-deployer."""
         if self.deployer is not None:
             self.deployer.actions.placer = self.placer.place
+            self.rollouts = RolloutWorker(
+                self.deployer, self.registry, settings.services, settings.rollout,
+                save=self._save_rollout, validate=NeedsCheck(self.scheduler))
+            self.workers.append(self.rollouts)
         self.http: StatusServer | None = None
         self.failure: BaseException | None = None
         """Why the master stopped on its own, if it did; :meth:`run` raises it."""
@@ -121,6 +131,21 @@ class Master:
         """Set once the master reads the control topic from a known position: a
         message written after that is seen (it reads from the latest offset)."""
         return self.reader.ready
+
+    def rollout(self, service: str, to: str | ServiceVersion,
+                strategy: str = "rolling") -> Rollout:
+        """Roll ``service`` out to version ``to`` (a declared name or a ServiceVersion) by
+        ``strategy`` (rolling, canary, blue-green); RolloutRefusedError says why not."""
+        if self.rollouts is None:
+            raise RolloutRefusedError("this master runs no auto_deployer: it deploys nothing")
+        return self.rollouts.begin(service, to, strategy)
+
+    def _on_rollout_request(self, request: RolloutRequest) -> None:
+        self.rollout(request.service_name, request.version, request.strategy)
+
+    def _save_rollout(self, rollout: Rollout) -> None:
+        if self._store is not None:
+            self._store.save_rollout(rollout)
 
     def _plan_declared_services(self) -> None:
         if self.plans is None:
@@ -253,6 +278,9 @@ class Master:
                       settings.state_topic)
         await adopt_instances(self._store, self.deployer, self.deploy_scripts, state.instances,
                               settings.state_topic)
+        assert self.rollouts is not None
+        for rollout in state.rollouts:  # after adoption: which instance runs what is known
+            self.rollouts.restore(rollout)
 
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():

@@ -22,10 +22,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.admin import KafkaAdmin
+from fogverse.errors import ConfigError
 from master.plans import StagePlan
+from master.rollout.model import Rollout
 from master.state_records import (
     KIND_INSTANCE,
     KIND_PLAN,
+    KIND_ROLLOUT,
     DeployedInstance,
     StateRecordError,
     decode_record,
@@ -43,6 +46,7 @@ log = logging.getLogger("fogverse.master.state")
 
 _READ_TIMEOUT = 15.0
 _INSTANCE = "instance/"
+_ROLLOUT = "rollout/"
 
 
 @dataclass
@@ -51,6 +55,7 @@ class LoadedState:
 
     plans: list[StagePlan] = field(default_factory=list)
     instances: list[DeployedInstance] = field(default_factory=list)
+    rollouts: list[Rollout] = field(default_factory=list)
 
 
 class StateStore:
@@ -84,14 +89,17 @@ class StateStore:
         for key, raw in latest.items():
             try:
                 kind, body = decode_record(key, raw, self._key)
-                if key[len(self._prefix):].startswith(_INSTANCE):
+                if key[len(self._prefix):].startswith(_ROLLOUT):
+                    state.rollouts.append(_rollout(kind, body))
+                elif key[len(self._prefix):].startswith(_INSTANCE):
                     if kind != KIND_INSTANCE:
                         raise StateRecordError("not_a_record", "a plan under an instance key")
                     state.instances.append(deployed_from_body(body))
                 elif kind == KIND_PLAN:
                     state.plans.append(plan_from_body(body))
                 else:
-                    raise StateRecordError("not_a_record", "an instance under a plan key")
+                    raise StateRecordError("not_a_record",
+                                           f"a record of kind {kind!r} under a plan key")
             except StateRecordError as exc:
                 self.reject(exc.reason, key, str(exc))
         return state
@@ -155,6 +163,11 @@ class StateStore:
     def drop_instance(self, instance_id: str) -> None:
         self._write(self._prefix + _INSTANCE + instance_id, None)
 
+    def save_rollout(self, rollout: Rollout) -> None:
+        """Store the latest word on a service's rollout (one record per service)."""
+        key = self._prefix + _ROLLOUT + rollout.service
+        self._write(key, encode_record(key, KIND_ROLLOUT, rollout.to_body(), self._key))
+
     def _write(self, key: str, value: bytes | None) -> None:
         if self._producer is None:
             self._producer = KafkaProducer({"bootstrap.servers": self._servers,
@@ -171,6 +184,16 @@ class StateStore:
             left = self._producer.flush(timeout)
             if left:
                 log.warning("%d state records not stored before shutdown", left)
+
+
+def _rollout(kind: str, body: dict[str, Any]) -> Rollout:
+    if kind != KIND_ROLLOUT:
+        raise StateRecordError("not_a_record",
+                               f"a record of kind {kind!r} under a rollout key")
+    try:
+        return Rollout.from_body(body)
+    except ConfigError as exc:
+        raise StateRecordError("bad_field", str(exc)) from None
 
 
 PlanStore = StateStore

@@ -1,6 +1,8 @@
 """The master's state records: what they hold, how they are signed, and their checks.
 
-Two kinds, one compacted topic. A *plan* (key ``<namespace>/<stage>``) is what
+Three kinds, one compacted topic. A *rollout* (key ``<namespace>/rollout/<service>``)
+is the latest rollout of a service (master.rollout.model). A *plan* (key
+``<namespace>/<stage>``) is what
 the master may do for a stage; an *instance* (key ``<namespace>/instance/<id>``)
 is one instance it deployed, with what its provider needs to find it again, so
 a restarted master adopts it instead of deploying a duplicate. Stage names
@@ -41,6 +43,7 @@ __all__ = [
 VERSION = 2
 KIND_PLAN = "plan"
 KIND_INSTANCE = "instance"
+KIND_ROLLOUT = "rollout"
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _MAX_TEXT = 1024
 _MAX_INSTANCES = 100_000
@@ -103,7 +106,7 @@ def decode_record(
         kind, body = msgpack.unpackb(payload, raw=False, strict_map_key=False)
     except Exception as exc:
         raise StateRecordError("not_a_record", f"payload: {exc!r}") from None
-    if kind not in (KIND_PLAN, KIND_INSTANCE) or not isinstance(body, dict):
+    if kind not in (KIND_PLAN, KIND_INSTANCE, KIND_ROLLOUT) or not isinstance(body, dict):
         raise StateRecordError("not_a_record", f"unknown kind {kind!r}")
     return kind, body
 

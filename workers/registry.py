@@ -70,6 +70,12 @@ class InstanceRecord:
     beats: int = 0
     forgiven_until: float = float("-inf")
     """Not expired before this: its deadline passed while the master heard nothing at all."""
+    consumed_total: int = 0
+    produced_total: int = 0
+    dead_lettered_total: int = 0
+    """Counts since the master first heard it (for judging a rollout over a window)."""
+    version: str = ""
+    """The version its heartbeats say it runs."""
 
     def expires_at(self, expiry_beats: int) -> float:
         return max(self.last_seen + min(self.interval, _MAX_EXPIRY_INTERVAL) * expiry_beats,
@@ -89,6 +95,10 @@ class InstanceRecord:
         self.busy = None if hb.processing_seconds is None else hb.processing_seconds / hb.interval
         self.lag = hb.lag
         self.beats += 1
+        self.consumed_total += hb.consumed
+        self.produced_total += hb.produced
+        self.dead_lettered_total += hb.dead_lettered
+        self.version = hb.version or self.version
         if hb.group_id is not None:
             self.group_id = hb.group_id
 

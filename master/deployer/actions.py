@@ -14,7 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from deploy_scripts import DeployResult, DeployScripts
+from deploy_scripts import DeployResult, DeployScripts, ServiceVersion
+from deploy_scripts.version import DECLARED_VERSION, with_version
+from fogverse.constants import INFO_VERSION
 from master.deployer.instances import MAX_BACKOFF, Deployed, StageState
 from master.plans import StagePlan
 from master.scheduling.autoscale import Action, Decision, DeployerSettings
@@ -89,21 +91,34 @@ class Actions:
             st.last_action_at = self._clock()
 
     async def scale_out(self, st: StageState, target: int) -> Deployed | None:
-        await self._grow_partitions(st, target)
+        await self.grow_partitions(st, target)
+        deployed = await self.start(st, st.version)
+        st.scale_outs += 1
+        return deployed
+
+    async def start(self, st: StageState, version: ServiceVersion | None) -> Deployed:
+        """Start one instance of ``version`` (None: as declared) for ``st``; errors propagate."""
         started = self._clock()
-        config = st.plan.deploy_config()
+        config = with_version(st.plan.deploy_config(), version)
         if self.placer is not None:
             self.placer(st.plan.service_name, st.plan.provider, config["extra_configs"])
         result = await self.scripts.deploy(config, log)
+        # The declared service's version is named by its spec, which the provider holds.
+        name = version.name if version is not None else str(
+            (result.info if result is not None else {}).get(INFO_VERSION) or DECLARED_VERSION)
+        if result is not None:
+            result.info[INFO_VERSION] = name
         deploy_id = result.instance_id if result else f"{st.plan.service_name}-unbound"
-        deployed = Deployed(deploy_id, result, started)
+        deployed = Deployed(deploy_id, result, started, version=name)
         st.deployed.append(deployed)
         if result is not None:
             self.ledger.started(st.plan, result)
-        log.info("%s: started instance %s of %r", st.name, deploy_id, st.plan.service_name)
+        log.info("%s: started instance %s of %r (version %s)", st.name, deploy_id,
+                 st.plan.service_name, name)
         return deployed
 
-    async def _grow_partitions(self, st: StageState, target: int) -> None:
+    async def grow_partitions(self, st: StageState, target: int) -> None:
+        """Give the source topic at least ``target`` partitions, where the plan allows."""
         source = st.plan.stage[0]
         if self._admin is None or source is None or not st.plan.grow_partitions:
             return
@@ -117,17 +132,23 @@ class Actions:
         victim = st.newest_stoppable()
         if victim is None or victim.result is None or victim.live_id is None:
             return
+        await self.stop_instance(st, victim)
+
+    async def stop_instance(self, st: StageState, victim: Deployed) -> None:
+        """Stop ``victim`` gracefully (it drains and commits); errors propagate."""
+        assert victim.result is not None
+        live_id = victim.live_id or victim.deploy_id
         # Stop counting it first: while it drains it still beats, but it is leaving.
-        self._registry.retire(victim.live_id, self._clock())
+        self._registry.retire(live_id, self._clock())
         at = st.deployed.index(victim)
         st.deployed.remove(victim)
-        log.info("%s: stopping instance %s", st.name, victim.live_id)
+        log.info("%s: stopping instance %s", st.name, live_id)
         try:
             await self.scripts.stop(victim.result)
         except BaseException:
             # It may well still run: count it again (its next beat makes it live),
             # so a later scale-in retries it and stop() still stops it.
-            self._registry.unretire(victim.live_id)
+            self._registry.unretire(live_id)
             st.deployed.insert(at, victim)
             raise
         self.ledger.stopped(victim.result.instance_id)

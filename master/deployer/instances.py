@@ -14,7 +14,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from deploy_scripts import DeployResult
+from deploy_scripts import DeployResult, ServiceVersion
+from deploy_scripts.version import DECLARED_VERSION
 from master.plans import StagePlan
 from master.scheduling.autoscale import Decision
 from workers.registry import InstanceRecord, stage_name
@@ -25,6 +26,8 @@ log = logging.getLogger("fogverse.master.auto_deployer")
 
 MAX_BACKOFF = 300.0
 """The longest wait between two attempts at something that keeps failing."""
+
+_FORGOTTEN_KEPT = 50
 
 
 @dataclass(eq=False)
@@ -38,6 +41,8 @@ class Deployed:
     """The instance id its heartbeats carry, once one arrived."""
     stop_failures: int = 0
     retry_stop_at: float = float("-inf")
+    version: str = DECLARED_VERSION
+    """The name of the version it runs."""
 
 
 @dataclass(eq=False)
@@ -57,6 +62,18 @@ class StageState:
     """Instances in a row that sent no heartbeat within start_timeout."""
     backoff_until: float = float("-inf")
     backoff_reason: str = ""
+    scale_outs: int = 0
+    """Scale-outs since a rollout last counted them (it grows its target by them)."""
+    version: ServiceVersion | None = None
+    """The version a scale-out starts; None: the service as declared."""
+    hold_scale_in: str | None = None
+    """Why no instance may be stopped for scale-in now (a rollout runs), if so."""
+    rollout_target: int | None = None
+    """While a rollout runs: how many instances the stage runs once it is through."""
+    rollout_version: str = ""
+    """While a rollout runs: the name of the version it rolls out."""
+    forgotten: dict[str, str] = field(default_factory=dict)
+    """Why instances were forgotten, by deploy id (the latest few)."""
 
     @property
     def name(self) -> str:
@@ -65,6 +82,15 @@ class StageState:
     @property
     def busy(self) -> bool:
         return self.task is not None and not self.task.done()
+
+    def surplus(self, live: Mapping[str, InstanceRecord]) -> int:
+        """Live old-version instances a rollout's new ones already stand in for: they
+        still work, but they are on their way out, so scaling does not count them."""
+        if self.rollout_target is None:
+            return 0
+        old = [d for d in self.deployed if d.version != self.rollout_version]
+        live_old = sum(1 for d in old if d.live_id in live)
+        return min(live_old, max(0, len(self.deployed) - self.rollout_target))
 
     def starting(self) -> int:
         return sum(1 for d in self.deployed if d.live_id is None)
@@ -125,6 +151,9 @@ class StageState:
         """Stop counting ``d``; True when its remains must still be stopped."""
         log.warning("%s: %s; stopping what is left of it", self.name, why)
         self.deployed.remove(d)
+        self.forgotten[d.deploy_id] = why
+        while len(self.forgotten) > _FORGOTTEN_KEPT:
+            del self.forgotten[next(iter(self.forgotten))]
         if d.result is None:
             return False
         self.unstopped.append(d)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from deploy_scripts import DeployResult, DeployScripts
+from deploy_scripts.version import instance_version
 from master.deployer.actions import Actions, InstanceLedger, PartitionAdmin
 from master.deployer.instances import Deployed, StageState
 from master.plans import StagePlan
@@ -143,7 +144,8 @@ class AutoDeployer(BaseWorker):
         st = self._stages.get(stage)
         if st is None:
             return False
-        st.deployed.append(Deployed(result.instance_id, result, self._clock()))
+        st.deployed.append(Deployed(result.instance_id, result, self._clock(),
+                                    version=instance_version(result.info)))
         log.info("%s: adopted running instance %s", st.name, result.instance_id)
         return True
 
@@ -164,6 +166,10 @@ class AutoDeployer(BaseWorker):
     def plan(self, stage: StageKey) -> StagePlan | None:
         st = self._stages.get(stage)
         return st.plan if st else None
+
+    def state(self, stage: StageKey) -> StageState | None:
+        """The deployer's own record of ``stage`` (for the rollout worker)."""
+        return self._stages.get(stage)
 
     def instances(self, stage: StageKey) -> list[Deployed]:
         """The instances of ``stage`` this master started and still counts."""
@@ -197,6 +203,9 @@ class AutoDeployer(BaseWorker):
                 st.task = asyncio.create_task(self.actions.provision(st, now),
                                               name=f"partitions-{st.name}")
             decision = decide(self._inputs(st, now), self.settings)
+            if decision.action is Action.SCALE_IN and st.hold_scale_in:
+                decision = Decision(Action.HOLD, "rollout", f"{decision.reason}, but"
+                                    f" {st.hold_scale_in}", decision.target + 1)
             self._record(st, decision)
             if decision.action is not Action.HOLD:
                 st.task = asyncio.create_task(self.act(st.plan.stage, decision),
@@ -240,7 +249,8 @@ class AutoDeployer(BaseWorker):
             spike, stats = self._statistic.is_spike(stage[0])
             z = stats.z if stats else None
         return ScaleInputs(
-            now=now, live=self._registry.live_count(stage),
+            now=now, live=max(0, self._registry.live_count(stage) - st.surplus(
+                {r.instance_id: r for r in self._registry.instances(stage)})),
             min_instance=st.plan.min_instance, max_instance=st.plan.max_instance,
             verdict=verdict, verdict_reason=why, starting=st.starting(),
             stoppable=st.stoppable(), spike=spike, spike_z=z, last_action_at=st.last_action_at,

@@ -1,4 +1,5 @@
-"""Capacity reports with impossible values are rejected with a stable reason, never scored."""
+"""Capacity reports with impossible values are rejected with a stable reason, never scored;
+and what a node lacks for a workload's declared needs, checked before deploying it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from master.scheduling.capacity import Capacity, ThermalState
 
-__all__ = ["CapacityRejected", "capacity_from_report", "validate_capacity"]
+__all__ = ["CapacityRejected", "capacity_from_report", "unmet_needs", "validate_capacity"]
 
 _FLOATS = (
     "cpu_utilization", "battery_percent", "cpu_temperature_c", "power_budget_watts",
@@ -92,3 +93,35 @@ def validate_capacity(capacity: Capacity) -> Capacity:
         if not ok:
             raise CapacityRejected(reason, name, getattr(capacity, name))
     return capacity
+
+
+_THERMAL_ORDER = (ThermalState.NORMAL, ThermalState.WARM, ThermalState.HOT, ThermalState.CRITICAL)
+
+
+def unmet_needs(
+    capacity: Capacity, *, cpu: float = 0.0, memory_mb: int = 0, gpu: bool = False,
+    min_battery: float | None = None, max_thermal: str | None = None,
+) -> list[str]:
+    """What ``capacity`` lacks for one more workload with these needs (empty: it fits).
+
+    CPU and memory are what is free now; a node on mains power meets any battery
+    floor; a node that cannot tell its temperature meets no thermal ceiling."""
+    lacks = []
+    if capacity.available_cpu_cores < cpu:
+        lacks.append(f"{capacity.available_cpu_cores:.2f} free core(s) < {cpu:g} needed")
+    if capacity.available_memory_mb < memory_mb:
+        lacks.append(f"{capacity.available_memory_mb} MiB free < {memory_mb} MiB needed")
+    if gpu and not capacity.gpu_available:
+        lacks.append("no GPU")
+    if min_battery is not None and capacity.draws_battery:
+        level = capacity.battery_percent
+        if level is None or level < min_battery:
+            lacks.append(f"battery {level if level is not None else 'unknown'}% <"
+                         f" {min_battery:g}% needed")
+    if max_thermal is not None:
+        ceiling = ThermalState(max_thermal)
+        state = capacity.thermal_state
+        if state not in _THERMAL_ORDER or _THERMAL_ORDER.index(state) > _THERMAL_ORDER.index(
+                ceiling):
+            lacks.append(f"thermal state {state.value} above {ceiling.value}")
+    return lacks
