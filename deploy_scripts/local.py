@@ -22,7 +22,7 @@ from deploy_scripts.local_instance import LocalInstance
 from deploy_scripts.result import DeployResult
 from deploy_scripts.version import versioned_spec
 from fogverse import processes
-from fogverse.constants import INFO_ALIVE, PROVIDER_LOCAL
+from fogverse.constants import PROVIDER_LOCAL
 
 __all__ = ["LOCAL", "LocalProvider"]
 
@@ -36,6 +36,10 @@ def _extra_args(config: DeployConfig) -> list[str]:
     if isinstance(raw, str) or not isinstance(raw, list | tuple):
         raise DeployError(f"extra_configs['args'] must be a list, got {type(raw).__name__}")
     return [str(arg) for arg in raw]
+
+
+def _alive(instance: LocalInstance) -> bool:
+    return not instance.exited()
 
 
 def _check_executable(argv: list[str], cwd: str | None) -> None:
@@ -130,11 +134,11 @@ class LocalProvider:
         await asyncio.gather(*(asyncio.to_thread(self._stop, i) for i in ids))
 
     def _result(self, instance: LocalInstance) -> DeployResult:
-        alive = functools.partial(lambda i: not i.exited(), instance)
         return DeployResult(
             instance_id=instance.instance_id,
             stop=functools.partial(self._stop, instance.instance_id),
-            info={**instance.info(), INFO_ALIVE: alive},
+            info=instance.info(),
+            alive=functools.partial(_alive, instance),
         )
 
     def _spec_for(self, config: DeployConfig) -> ServiceSpec:

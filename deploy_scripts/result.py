@@ -16,8 +16,11 @@ class DeployResult:
     ``stop`` may be sync or async (return an awaitable); the registry runs sync
     ones in a thread so a slow shutdown never stalls the master's event loop.
     ``info`` carries provider details such as the pid or the log file's path.
+    ``alive``, when the provider can tell, says whether the instance still runs,
+    so one that dies before its first heartbeat is known at once.
     """
 
     instance_id: str
     stop: Callable[[], object]
     info: dict[str, Any] = field(default_factory=dict)
+    alive: Callable[[], bool] | None = None

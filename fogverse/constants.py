@@ -51,10 +51,6 @@ see deploy_scripts.version). Set by the master only, never taken from a request.
 INFO_VERSION: Final = "version"
 """Key in a DeployResult's ``info``: the name of the version the instance runs."""
 
-INFO_ALIVE: Final = "alive"
-"""Optional key in a DeployResult's ``info``: a callable telling whether the instance still
-runs, so one that dies before its first heartbeat is known at once (not stored)."""
-
 ENV_VERSION: Final = "FOGVERSE_VERSION"
 """Set on each instance a provider starts: the name of the version it runs."""
 

@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from deploy_scripts import ServiceSpec, ServiceVersion
-from fogverse.constants import INFO_ALIVE
 from master.deployer import AutoDeployer, Deployed, StageState
 from master.rollout.decide import Act, Move, View, advance
 from master.rollout.health import Counts, NewInstance, Verdict, judge
@@ -225,9 +224,9 @@ class RolloutWorker(BaseWorker):
     def _new_instance(self, d: Deployed, live: Mapping[str, InstanceRecord],
                       watch: _Watch) -> NewInstance:
         record = live.get(d.live_id or "")
-        alive = d.result.info.get(INFO_ALIVE) if d.result is not None else None
+        alive = d.result.alive if d.result is not None else None
         lost = None
-        if record is None and callable(alive) and not alive():
+        if record is None and alive is not None and not alive():
             lost = f"instance {d.deploy_id} exited before its first heartbeat"
         return NewInstance(d.live_id or d.deploy_id, d.started_at, beating=record is not None,
                            lost=lost, counts=_delta(record, watch))
