@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 
 from deploy_scripts import ServiceVersion
+from fogverse.errors import ConfigError
+from master import master_settings
 from master.rollout import Phase, Rollout, RolloutSettings, Strategy
 from master.rollout.decide import Act, View, advance
 from master.rollout.health import Counts, Health, NewInstance, Verdict, judge
@@ -193,3 +195,15 @@ def test_needs_against_a_node(capacity: Capacity, needs: dict[str, object],
                               lacks: list[str]) -> None:
     found = unmet_needs(capacity, **needs)  # type: ignore[arg-type]
     assert len(found) == len(lacks) and all(w in f for w, f in zip(lacks, found, strict=True))
+
+
+@pytest.mark.parametrize(("conf", "setting"), [
+    ({"canary_window": -1}, "rollout_config.canary_window"),
+    ({"canary_fraction": 0}, "rollout_config.canary_fraction"),
+    ({"max_concurrent_deployments": 0}, "rollout_config.max_concurrent_deployments"),
+    ({"health_windw": 3}, "rollout_config.health_windw"),
+])
+def test_bad_rollout_settings_name_the_setting(conf: dict[str, object], setting: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        master_settings({"rollout_config": conf}, env={})
+    assert info.value.setting == setting
