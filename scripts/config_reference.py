@@ -34,6 +34,7 @@ from fogverse.agent.profile import PRESETS  # noqa: E402
 from fogverse.config import ENV_NAMES, StageConfig  # noqa: E402
 from master import config as master_config  # noqa: E402
 from master.fleet import FleetSettings  # noqa: E402
+from master.rollout import RolloutSettings  # noqa: E402
 from master.scheduling import Policies  # noqa: E402
 from master.scheduling.autoscale import DeployerSettings  # noqa: E402
 from workers.input_output import InputOutputSettings  # noqa: E402
@@ -314,6 +315,9 @@ def sections() -> Iterator[str]:
            + section_table(mc.FleetConfig, "FleetConfig", None, fleet_defaults))
     yield ("### `fleet_config.policies` (`master.scheduling.Policies`)\n\n"
            + dataclass_table(Policies, "Policies"))
+    yield ("### `rollout_config` (`master.rollout.RolloutSettings`)\n\n"
+           "How `fogverse rollout` / `Master.rollout` go (see `master/rollout/`).\n\n"
+           + dataclass_table(RolloutSettings, "RolloutSettings"))
     yield ("### `services.<name>` (`deploy_scripts.ServiceSpec`)\n\n"
            "The table's name is the service's name.\n\n"
            + dataclass_table(ServiceSpec, "ServiceSpec", skip=("name",)))

@@ -79,6 +79,8 @@ class RolloutSettings:
     min_sample: int = 20
     """Messages a new instance must have consumed before rates judge it."""
     rollback_on_failure: bool = True
+    """A bad verdict stops the new instances and brings the old version back; off: the
+    rollout stops where it is (``failed``) and says why."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
