@@ -4,9 +4,10 @@ The Master's environment holds whatever its operator exported (cloud keys, token
 database passwords); a stage needs none of it unless its service says so. A child
 gets, in this order, each later layer winning:
 
-1. the allow-listed variables of the Master's environment (:data:`INHERITED_ENV`
-   and every ``LC_*``): what finds programs and libraries, locale and time zone,
-   the Python set-up, the cluster's address and client choice, CA bundles;
+1. the allow-listed variables of the Master's environment
+   (:mod:`fogverse.child_env`, shared with the node agent's children): what finds
+   programs and libraries, locale and time zone, the Python set-up, the cluster's
+   address and client choice, CA bundles;
 2. what the Master passes on purpose (``base_env``: the bootstrap address and, when
    there is one, the control key);
 3. the service's declared ``env``, then the declared ``extra_configs['env']``;
@@ -16,37 +17,13 @@ gets, in this order, each later layer winning:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
 
 from deploy_scripts.config import DeployConfig
 from deploy_scripts.errors import DeployError
-from fogverse.constants import (
-    ENV_BOOTSTRAP,
-    ENV_CLIENT,
-    ENV_INSTANCE_ID,
-    ENV_NODE_ID,
-    ENV_SERVICE_NAME,
-)
+from fogverse.child_env import INHERITED_ENV, INHERITED_PREFIXES, inherited
+from fogverse.constants import ENV_INSTANCE_ID, ENV_SERVICE_NAME
 
 __all__ = ["INHERITED_ENV", "INHERITED_PREFIXES", "child_env", "declared_env"]
-
-INHERITED_ENV: Final = frozenset({
-    # finding programs and shared libraries; who and where the user is
-    "PATH", "LD_LIBRARY_PATH", "HOME", "USER", "LOGNAME", "TMPDIR",
-    # locale and time
-    "LANG", "LANGUAGE", "TZ",
-    # the Python set-up the Master runs in
-    "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONUNBUFFERED", "PYTHONIOENCODING",
-    "PYTHONUTF8",
-    # TLS trust (not secrets: public CA bundles)
-    "SSL_CERT_FILE", "SSL_CERT_DIR",
-    # the cluster and the device, as the Master sees them
-    ENV_BOOTSTRAP, ENV_CLIENT, ENV_NODE_ID,
-})  # fmt: skip
-"""Variables of the Master's own environment a LOCAL child inherits."""
-
-INHERITED_PREFIXES: Final = ("LC_",)
-"""Prefixes of inherited variable names (the locale categories)."""
 
 
 def declared_env(config: DeployConfig) -> dict[str, str]:
@@ -66,12 +43,7 @@ def child_env(
     service: str,
 ) -> dict[str, str]:
     """The environment of one instance (see the module docstring for the order)."""
-    names = frozenset(inherit)
-    env = {
-        name: value
-        for name, value in master_env.items()
-        if name in names or name.startswith(INHERITED_PREFIXES)
-    }
+    env = inherited(master_env, inherit)
     for layer in layers:
         env.update(layer)
     env[ENV_INSTANCE_ID] = instance_id

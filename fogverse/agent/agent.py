@@ -100,7 +100,8 @@ class Agent:
         self.profile: DeviceProfile = profile_from_env(self._env)
         self.incarnation = uuid.uuid4().hex
         self.runner = TaskRunner(settings.node_id, handlers, settings.max_tasks, self.send)
-        self.instances = InstanceSupervisor(settings.node_id, log_dir=settings.log_dir)
+        self.instances = InstanceSupervisor(settings.node_id, log_dir=settings.log_dir,
+                                            parent_env=self._env)
         self.dropped: Counter[str] = Counter()
         self.ignored = 0
         """Orders for other nodes: normal, every agent reads the whole topic."""

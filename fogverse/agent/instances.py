@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fogverse import processes
+from fogverse.child_env import inherited
 from fogverse.constants import ENV_INSTANCE_ID, ENV_NODE_ID, ENV_SERVICE_NAME
 from fogverse.wire.nodes import InstanceEvent, InstanceStart
 
@@ -45,8 +46,10 @@ class InstanceSupervisor:
         base_env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         death_signal: int = signal.SIGTERM,
+        parent_env: Mapping[str, str] | None = None,
     ) -> None:
         self.node_id = node_id
+        self._parent_env = dict(os.environ if parent_env is None else parent_env)
         self._base_env = dict(base_env or {})
         self._log_dir = log_dir
         self._death_signal = int(death_signal)
@@ -63,8 +66,11 @@ class InstanceSupervisor:
                                detail="an instance with this id already runs here")
         argv = self._argv(order)
         log_path = self._logs() / f"{order.instance_id}.log"
-        env = {**os.environ, **self._base_env, **order.env, ENV_INSTANCE_ID: order.instance_id,
-               ENV_SERVICE_NAME: order.service_name, ENV_NODE_ID: self.node_id}
+        # The agent's own environment (its profile, its operator's secrets) stays
+        # with it: a child gets the allow-list, then what the master's order says.
+        env = {**inherited(self._parent_env), **self._base_env, **order.env,
+               ENV_INSTANCE_ID: order.instance_id, ENV_SERVICE_NAME: order.service_name,
+               ENV_NODE_ID: self.node_id}
         try:
             with open(log_path, "ab") as log:
                 proc = processes.spawn(

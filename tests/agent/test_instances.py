@@ -18,7 +18,8 @@ _CHILD = textwrap.dedent("""
     from pathlib import Path
     Path(sys.argv[1]).write_text(" ".join([str(os.getpid()), os.environ["FOGVERSE_INSTANCE_ID"],
         os.environ["FOGVERSE_SERVICE_NAME"], os.environ["FOGVERSE_NODE_ID"],
-        os.environ.get("FROM_ORDER", "")]))
+        os.environ.get("FROM_ORDER", ""), os.environ.get("AGENT_SECRET", "-"),
+        os.environ.get("BATTERY", "-")]))
     time.sleep(float(sys.argv[2]))
 """)
 
@@ -46,7 +47,7 @@ def test_start_runs_the_ordered_command_with_its_ids(tmp_path: Path) -> None:
     assert event.state == "started" and event.pid is not None
     report = tmp_path / "i-1.txt"
     wait_until_sync(report.exists)
-    pid, instance, service, node, extra = report.read_text().split()
+    pid, instance, service, node, extra, *_ = report.read_text().split()
     assert (instance, service, node, extra) == ("i-1", "detect", "node-a", "yes")
     assert supervisor.running == ("i-1",)
     stopped = supervisor.stop("i-1", grace=5)
@@ -92,3 +93,16 @@ def test_instances_die_with_the_agent(tmp_path: Path) -> None:
     agent.send_signal(signal.SIGKILL)
     agent.wait()
     wait_until_sync(lambda: not _alive(pid), what="the instance to die with its agent")
+
+
+def test_a_child_inherits_the_allow_list_not_the_agents_environment(tmp_path: Path) -> None:
+    parent = {"PATH": os.environ["PATH"], "AGENT_SECRET": "s3cret", "BATTERY": "15",
+              "LC_ALL": "C.UTF-8"}
+    supervisor = InstanceSupervisor("node-a", log_dir=tmp_path, parent_env=parent)
+    supervisor.start(_order(tmp_path, "i-1", 60))
+    report = tmp_path / "i-1.txt"
+    wait_until_sync(lambda: report.exists() and report.read_text())
+    *_, extra, secret, battery = report.read_text().split()
+    # The order's settings arrive; the agent's secrets and its device profile do not.
+    assert (extra, secret, battery) == ("yes", "-", "-")
+    supervisor.stop("i-1", grace=5)
