@@ -45,10 +45,11 @@ SLOTS = 64
 def run_master(settings: dict[str, Any]) -> None:
     """The master's fleet service, alone in a process."""
     from master.fleet import FleetService, FleetSettings
-    from master.scheduling import Policies, Scheduler
+    from master.fog import FogScheduler
+    from master.scheduling import Policies
 
-    scheduler = Scheduler(Policies(max_concurrent_tasks_per_node=SLOTS))
-    service = FleetService(FleetSettings(**settings), scheduler)
+    fog = FogScheduler(Policies(max_concurrent_tasks_per_node=SLOTS))
+    service = FleetService(FleetSettings(**settings), fog)
     asyncio.run(service.run())
 
 

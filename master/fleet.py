@@ -51,8 +51,8 @@ from fogverse.wire.tasks import (
     TaskStatus,
     TaskSubmit,
 )
+from master.fog import FogScheduler
 from master.nodes import DEFAULT_MISSES, NodeBook
-from master.scheduling import Scheduler, TaskSpec
 from master.tasks import TaskDesk
 
 __all__ = ["DEFAULT_MASTER_ID", "FleetService", "FleetSettings"]
@@ -61,10 +61,6 @@ log = logging.getLogger("fogverse.master.fleet")
 
 DEFAULT_MASTER_ID = "fogverse-master"
 """The sender id on the master's orders; agents started with ``--master`` check it."""
-
-INSTANCE_SPEC = TaskSpec(cpu_millicores=0, memory_mb=0, estimated_duration=24 * 3600.0)
-"""A stage instance as the scheduler sees it: light, but running for long, so the
-long-task policy keeps it off battery nodes that are low and not charging."""
 
 _BATCH = 1000
 _POLL_S = 0.05
@@ -93,11 +89,18 @@ NodeListener = Callable[[NodeCapacity, str], None]
 
 
 class FleetService:
-    """Runs with the master (or alone, for tests and benchmarks) until :meth:`stop`."""
+    """Runs with the master (or alone, for tests and benchmarks) until :meth:`stop`.
 
-    def __init__(self, settings: FleetSettings, scheduler: Scheduler | None = None) -> None:
+    ``fog`` is the Master's scheduler (one owner of placement: tasks, AGENT
+    instances and the deployer's placements all ask it); alone, the service makes
+    one without a local node. Its core's clock is the scheduler's (epoch seconds);
+    liveness is judged on the monotonic clock.
+    """
+
+    def __init__(self, settings: FleetSettings, fog: FogScheduler | None = None) -> None:
         self.settings = settings
-        self.scheduler = scheduler or Scheduler()
+        self.fog = fog or FogScheduler(coordinator_id=settings.master_id)
+        self.scheduler = self.fog.core
         self.nodes = NodeBook(self.scheduler, settings.misses)
         self.desk = TaskDesk(self.scheduler, self.nodes, self._send, self._send)
         self.malformed: Counter[str] = Counter()
@@ -148,8 +151,10 @@ class FleetService:
         return future.result(30)
 
     async def _place(self, avoid: tuple[str, ...]) -> str | None:
-        node = self.scheduler.choose_node(INSTANCE_SPEC, time.monotonic())
-        return None if node in avoid else node
+        node = self.fog.place(avoid=avoid)
+        # Only an agent can run an instance: the master's own machine counts when
+        # an agent runs on it (and then reports under its own id).
+        return node if node in self.nodes.entries else None
 
     def node_score(self, node_id: str) -> float | None:
         record = self.scheduler.nodes.get(node_id)
@@ -221,7 +226,7 @@ class FleetService:
 
     def handle_batch(self, batch: list[bytes | None]) -> None:
         """Apply a batch of messages, then schedule once; never raises."""
-        now, wall = time.monotonic(), time.time()
+        now, wall = time.monotonic(), self.fog.now()
         for raw in batch:
             try:
                 self._handle(raw, now, wall)
@@ -245,16 +250,16 @@ class FleetService:
             self._count("sender_mismatch", f"{msg.kind} for {body.node_id} from {msg.sender}")
             return
         if isinstance(body, NodeCapacity):
-            outcome, moved = self.nodes.on_report(body, now)
+            outcome, moved = self.nodes.on_report(body, now, wall)
             self.desk.on_nodes_lost(moved, wall)
             for listener in self.node_listeners:
                 listener(body, outcome)
         elif isinstance(body, TaskSubmit):
-            self.desk.on_submit(body, now, wall)
+            self.desk.on_submit(body, wall, wall)
         elif isinstance(body, TaskCancel):
-            self.desk.on_cancel(body, now, wall)
+            self.desk.on_cancel(body, wall, wall)
         elif isinstance(body, TaskProgress | TaskResult | TaskFailure | TaskRefusal):
-            self.desk.on_report(body, now, wall)
+            self.desk.on_report(body, wall, wall)
         elif isinstance(body, InstanceEvent):
             for instance_listener in self.instance_listeners:
                 instance_listener(body)
@@ -262,12 +267,12 @@ class FleetService:
             self._count("not_for_master", msg.kind)
 
     def _tick(self) -> None:
-        now, wall = time.monotonic(), time.time()
-        for node_id, moved in self.nodes.expire(now):
+        now, wall = time.monotonic(), self.fog.now()
+        for node_id, moved in self.nodes.expire(now, wall):
             self.desk.on_nodes_lost(moved, wall)
             for listener in self.node_listeners:
                 listener(NodeCapacity(node_id=node_id, incarnation="lost"), "lost")
-        self.desk.tick(now, wall)
+        self.desk.tick(wall, wall)
 
     def _count(self, reason: str, detail: str) -> None:
         self.malformed[reason] += 1

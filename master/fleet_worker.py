@@ -14,8 +14,10 @@ node may miss before it is lost, default 3); ``nodes_topic``, ``orders_topic``,
 ``tasks_topic``, ``status_topic``; ``policies`` (the scheduler's, e.g.
 ``battery_minimum_percent = 30``, ``max_concurrent_tasks_per_node = 2``).
 
-Tasks and AGENT instances are placed by this scheduler, which knows the agents;
-the Master's own machine is not one of its nodes (it runs no agent).
+Tasks, AGENT instances and the deployer's placements are decided by one
+scheduler, the Master's (:class:`~master.fog.FogScheduler`), whose nodes are then
+the agents: the Master's own machine counts as a node only when an agent runs on
+it, since nothing else there could carry out a placement.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from fogverse.constants import ENV_BOOTSTRAP, ENV_CONTROL_KEY, PROVIDER_AGENT
 from fogverse.errors import ConfigError
 from master.config import MasterSettings
 from master.fleet import FleetService, FleetSettings
+from master.fog import FogScheduler
 from master.instance_moves import InstanceMover
-from master.scheduling import Policies, PolicyError, Scheduler
+from master.scheduling import PolicyError
 from workers.base import BaseWorker
 
-__all__ = ["FleetWorker", "fleet_enabled"]
+__all__ = ["FleetWorker", "apply_policies", "fleet_enabled"]
 
 log = logging.getLogger("fogverse.master.fleet")
 
@@ -52,18 +55,23 @@ def fleet_enabled(settings: MasterSettings) -> bool:
     return any(s.provider == PROVIDER_AGENT for s in settings.services.values())
 
 
-def _scheduler(options: Mapping[str, Any]) -> Scheduler:
+def apply_policies(fog: FogScheduler, options: Mapping[str, Any]) -> None:
+    """``fleet_config.policies`` onto the Master's scheduler; a bad one is named."""
+    policies = options.get("policies") or {}
     try:
-        return Scheduler(Policies(**dict(options.get("policies") or {})))
+        fog.policies.update(dict(policies))
     except (TypeError, ValueError, PolicyError) as exc:
-        raise ConfigError("fleet_config.policies", options.get("policies"), str(exc)) from None
+        raise ConfigError("fleet_config.policies", policies, str(exc)) from None
 
 
 class FleetWorker(BaseWorker):
     name = "fleet"
 
-    def __init__(self, settings: MasterSettings, scripts: DeployScripts) -> None:
+    def __init__(self, settings: MasterSettings, scripts: DeployScripts,
+                 fog: FogScheduler | None = None) -> None:
         options = dict(settings.fleet or {})
+        fog = fog or FogScheduler(coordinator_id=f"master-{settings.consumer_group_id}")
+        apply_policies(fog, options)
         topics = {k: str(options[k]) for k in _TOPIC_KEYS if k in options}
         fleet_settings = FleetSettings(
             bootstrap=settings.consumer_servers,
@@ -73,7 +81,7 @@ class FleetWorker(BaseWorker):
         )
         if topics:
             fleet_settings = dataclasses.replace(fleet_settings, **topics)  # type: ignore[arg-type]
-        self.service = FleetService(fleet_settings, _scheduler(options))
+        self.service = FleetService(fleet_settings, fog)
         self.provider: AgentProvider | None = None
         self.mover: InstanceMover | None = None
         agent_services = {n: s for n, s in settings.services.items()

@@ -115,13 +115,19 @@ class FogScheduler:
             self.core.update_node(self.local_node_id, local_capacity(), now)
 
     def place(self, cpu_cores: float = 0.0, memory_mb: int = 0,
-              requires_gpu: bool = False) -> str | None:
+              requires_gpu: bool = False, avoid: tuple[str, ...] = ()) -> str | None:
         """Where a new long-running instance should go now (nothing is reserved).
 
-        A service that declares no needs is placed by score and policy alone."""
+        A service that declares no needs is placed by score and policy alone; an
+        instance runs long, so the long-task policy keeps it off battery nodes that
+        are low and not charging. Nodes in ``avoid`` are never chosen."""
         spec = TaskSpec(cpu_millicores=round(cpu_cores * 1000), memory_mb=memory_mb,
                         requires_gpu=requires_gpu, estimated_duration=3600.0)
-        return self.core.choose_node(spec, self._clock())
+        return self.core.choose_node(spec, self._clock(), avoid)
+
+    def now(self) -> float:
+        """The scheduler's clock (epoch seconds): what the core is told the time is."""
+        return self._clock()
 
     def metrics(self) -> dict[str, Any]:
         """Node scores and task counts, for /metrics."""

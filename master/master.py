@@ -29,6 +29,7 @@ from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
 from master.errors import MasterFailedError
+from master.fleet_worker import fleet_enabled
 from master.fog import FogScheduler
 from master.http import StatusServer
 from master.placement import InstancePlacer
@@ -87,8 +88,15 @@ class Master:
         self.deploy_scripts = deploy_scripts or DeployScripts()
         self.registry = InstanceRegistry(settings.instance_expiry_beats)
         self.admin: KafkaAdmin | None = None
+        # One owner of placement: the deployer, the fleet's tasks and its AGENT
+        # instances all ask this scheduler. With a fleet, its nodes are the agents
+        # (this machine counts when an agent runs here); without, this machine is
+        # the one node.
+        self.scheduler = FogScheduler(coordinator_id=f"master-{settings.consumer_group_id}",
+                                      local_node=not fleet_enabled(settings))
         workers = build_workers(settings, self.deploy_scripts, self.registry, _LazyAdmin(self),
-                                self._read_lag, observers, StateLedger(lambda: self._store))
+                                self._read_lag, observers, StateLedger(lambda: self._store),
+                                self.scheduler)
         self.statistic, self.input_output = workers.statistic, workers.input_output
         self.deployer, self.lock_worker = workers.deployer, workers.lock
         self.fleet = workers.fleet
@@ -103,9 +111,6 @@ class Master:
             on_rollout=self._on_rollout_request if self.deployer else None)
         self.reader = ControlReader(self._consumer_conf(), settings.consumer_topic,
                                     self.dispatcher.on_batch)
-        self.scheduler = FogScheduler(coordinator_id=f"master-{settings.consumer_group_id}",
-                                      local_node=True)
-        """Where work runs: one scheduler, this machine its first node (in-process API)."""
         self.placer = InstancePlacer(self.scheduler)
         self.rollouts: RolloutWorker | None = None
         """Runs rollouts (:meth:`rollout`); present with the auto-deployer."""
@@ -300,6 +305,8 @@ class Master:
                 await worker.tick(now)
             except Exception:
                 log.exception("worker %s failed in tick; it keeps running", worker.name)
+        if self.fleet is not None:
+            return  # the fleet runs the scheduling passes: it carries out what they decide
         try:
             self.scheduler.schedule()
         except Exception:

@@ -76,8 +76,13 @@ class NodeBook:
     lost_total: int = 0
     restarts: int = 0
 
-    def on_report(self, report: NodeCapacity, now: float) -> tuple[str, list[str]]:
-        """Take one report: ("new" | "restarted" | "updated" | "rejected", re-queued task ids)."""
+    def on_report(self, report: NodeCapacity, now: float,
+                  at: float | None = None) -> tuple[str, list[str]]:
+        """Take one report: ("new" | "restarted" | "updated" | "rejected", re-queued task ids).
+
+        ``now`` is monotonic (for liveness); ``at`` is the scheduler's clock (default ``now``).
+        """
+        at = now if at is None else at
         try:
             capacity = capacity_of(report)
         except (CapacityRejected, ValueError) as exc:
@@ -90,16 +95,16 @@ class NodeBook:
         restarted = entry is not None and entry.report.incarnation != report.incarnation
         if restarted:
             self.restarts += 1
-            moved = self._forget(report.node_id, now)
+            moved = self._forget(report.node_id, at)
             entry = None
             log.info("agent %s restarted: re-registered, %d task(s) re-queued",
                      report.node_id, len(moved))
         try:
             if entry is None:
-                self.scheduler.register_node(report.node_id, capacity, now,
+                self.scheduler.register_node(report.node_id, capacity, at,
                                              metadata={"tags": list(report.tags)})
             else:
-                self.scheduler.update_node(report.node_id, capacity, now)
+                self.scheduler.update_node(report.node_id, capacity, at)
         except CapacityRejected as exc:
             self.rejected[exc.reason] += 1
             log.warning("capacity report from %s rejected: %s", report.node_id, exc)
@@ -111,14 +116,17 @@ class NodeBook:
         entry.reports += 1
         return "updated", moved
 
-    def expire(self, now: float) -> list[tuple[str, list[str]]]:
-        """Nodes silent too long, removed; each with the task ids that went back to the queue."""
+    def expire(self, now: float, at: float | None = None) -> list[tuple[str, list[str]]]:
+        """Nodes silent too long, removed; each with the task ids that went back to the queue.
+
+        ``now`` is monotonic; ``at`` is the scheduler's clock (default ``now``)."""
+        at = now if at is None else at
         lost = [e for e in self.entries.values()
                 if now - e.heard_at > self.misses * e.report.interval + _GRACE_S]
         out = []
         for entry in lost:
             self.lost_total += 1
-            moved = self._forget(entry.node_id, now)
+            moved = self._forget(entry.node_id, at)
             log.warning("node %s lost (no report for %.1fs): %d task(s) re-queued",
                         entry.node_id, now - entry.heard_at, len(moved))
             out.append((entry.node_id, moved))

@@ -29,6 +29,7 @@ from fogverse.errors import ConfigError
 from master.config import MasterSettings, Worker
 from master.deployer import AutoDeployer, InstanceLedger, PartitionAdmin
 from master.fleet_worker import FleetWorker, fleet_enabled
+from master.fog import FogScheduler
 from workers.base import BaseWorker
 from workers.distributed_lock import DistributedLockWorker
 from workers.input_output import InputOutputWorker, LagReader
@@ -70,14 +71,17 @@ def build_workers(
     lag_reader: LagReader,
     extra: Sequence[BaseWorker] = (),
     ledger: InstanceLedger | None = None,
+    fog: FogScheduler | None = None,
 ) -> MasterWorkers:
-    """The workers ``settings.workers`` names, then ``extra`` (FogVerse's observers)."""
+    """The workers ``settings.workers`` names, then ``extra`` (FogVerse's observers).
+
+    ``fog`` is the Master's scheduler; the fleet places tasks and instances with it."""
     chosen = settings.workers
     w = MasterWorkers()
     if fleet_enabled(settings):
         # First to start, last to stop: the deployer stops AGENT instances at close
         # through the fleet's link to the agents, which must still be up.
-        w.fleet = FleetWorker(settings, scripts)
+        w.fleet = FleetWorker(settings, scripts, fog)
         w.all.append(w.fleet)
     if Worker.STATISTIC_WORKER in chosen:
         w.statistic = StatisticWorker(registry, settings.statistic)

@@ -296,12 +296,15 @@ class Scheduler(TaskLifecycle):
             self._assign(record, node, now)
             assigned.append(Assignment(record.task_id, node.node_id, record.attempts))
 
-    def choose_node(self, spec: TaskSpec, now: float) -> str | None:
-        """Where ``spec`` would go now, without reserving anything (deployers ask this)."""
+    def choose_node(self, spec: TaskSpec, now: float,
+                    avoid: tuple[str, ...] = ()) -> str | None:
+        """Where ``spec`` would go now, without reserving anything (deployers ask this).
+
+        Nodes in ``avoid`` are never chosen (an instance moving off one)."""
         strategy = spec.strategy or self._policies.default_strategy
         if strategy == Strategy.DEADLINE_ENERGY.value:
             strategy = Strategy.SCORE.value  # an instance is placed now or never
-        record = TaskRecord("", spec, now, -1)
+        record = TaskRecord("", spec, now, -1, tried=avoid)
         node = self._choose(record, strategy, now, take=False)
         return None if node is None else node.node_id
 
@@ -309,7 +312,7 @@ class Scheduler(TaskLifecycle):
                 take: bool = True) -> NodeRecord | None:
         spec = record.spec
         long_task = spec.estimated_duration > self._policies.long_task_seconds
-        avoid = self._avoid(record)
+        avoid = self._avoid(record) if take else record.tried
         if strategy == "score":
             return self._index.best(spec, long_task, avoid, take)
         candidates = [n for n in self.nodes.values()

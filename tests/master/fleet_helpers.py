@@ -12,7 +12,6 @@ from typing import Any
 
 from fogverse.tasks.client import TaskClient
 from master.fleet import FleetService, FleetSettings
-from master.scheduling import Scheduler
 from tests.agent.agent_procs import start_agent, stop_agent
 from tests.polling import wait_until
 
@@ -26,7 +25,7 @@ class Fleet:
             orders_topic=unique("orders"), tasks_topic=unique("tasks"),
             status_topic=unique("status"), tick_s=0.05,
         )
-        self.service = FleetService(self.settings, Scheduler())
+        self.service = FleetService(self.settings)
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.client = TaskClient(bootstrap, tasks_topic=self.settings.tasks_topic,
                                  status_topic=self.settings.status_topic)
