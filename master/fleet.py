@@ -7,9 +7,10 @@ task id). Decisions belong to :class:`~master.tasks.TaskDesk` and the scheduler;
 this module only carries messages, on one asyncio loop, with the reading done in a
 thread so a slow broker never stalls a scheduling pass.
 
-It reads both topics from their end when it starts: a capacity report older
-than that is stale anyway, and tasks submitted while no master ran are not
-picked up (clients see no status for them and may submit again).
+It resumes where the last master with its id left off (:mod:`master.fleet_reader`):
+tasks submitted while no master ran are picked up, tasks it had queued or placed
+are carried on (:mod:`master.task_recovery`), results sent meanwhile count. Until
+it has caught up and heard its nodes for ``settle_s``, it judges no submission.
 """
 
 from __future__ import annotations
@@ -24,15 +25,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer as KafkaProducer
-from confluent_kafka import TopicPartition
 
 from fogverse.admin import KafkaAdmin
 from fogverse.config import connection_settings
 from fogverse.constants import NODE_ORDERS_TOPIC, NODES_TOPIC, TASK_STATUS_TOPIC, TASKS_TOPIC
 from fogverse.control import ControlDecodeError
-from fogverse.tasks.topics import STATUS_TOPIC_CONFIG, partitions_of
+from fogverse.tasks.topics import STATUS_TOPIC_CONFIG
 from fogverse.wire.nodes import (
     FleetBody,
     InstanceEvent,
@@ -51,6 +50,7 @@ from fogverse.wire.tasks import (
     TaskStatus,
     TaskSubmit,
 )
+from master.fleet_reader import FleetReader, Record, read_statuses
 from master.fog import FogScheduler
 from master.nodes import DEFAULT_MISSES, NodeBook
 from master.tasks import TaskDesk
@@ -62,8 +62,7 @@ log = logging.getLogger("fogverse.master.fleet")
 DEFAULT_MASTER_ID = "fogverse-master"
 """The sender id on the master's orders; agents started with ``--master`` check it."""
 
-_BATCH = 1000
-_POLL_S = 0.05
+_COMMIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,9 @@ class FleetSettings:
     tick_s: float = 0.1
     """Scheduling passes run after every batch of messages, and at least this often."""
     stale_after: float = 30.0
+    """Capacity reports and instance events older than this are dropped (tasks never are)."""
+    settle_s: float = 3.0
+    """After starting, how long submissions wait for the nodes to be heard."""
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -110,9 +112,13 @@ class FleetService:
         self._producer: KafkaProducer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
-        self._reader_done = threading.Event()
+        self._reader: FleetReader | None = None
+        self._applied: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self._committing: asyncio.Task[None] | None = None
+        self._started = 0.0
         self.ready = asyncio.Event()
-        """Set once the topics are read from their end: orders sent after this are heard."""
+        """Set once the topics are positioned: submissions and reports sent after this are heard."""
 
     # -- sending -----------------------------------------------------------------------
 
@@ -166,23 +172,40 @@ class FleetService:
     # -- life --------------------------------------------------------------------------
 
     async def run(self) -> None:
+        s = self.settings
         await self._ensure_topics()
-        self._producer = KafkaProducer({"bootstrap.servers": self.settings.bootstrap,
+        self._producer = KafkaProducer({"bootstrap.servers": s.bootstrap,
                                         "linger.ms": 1, "logger": log, **self._extra})
-        consumer = await asyncio.to_thread(self._consumer)
+        self.desk.recovery.settling = True
+        self.desk.recovery.earlier = await asyncio.to_thread(
+            read_statuses, s.bootstrap, s.status_topic, self._extra, s.key)
+        reader = self._reader = FleetReader(s.bootstrap, s.master_id, s.nodes_topic,
+                                            s.tasks_topic, s.stale_after, self._extra)
+        await asyncio.to_thread(reader.open)
         loop = self._loop = asyncio.get_running_loop()
-        reader = threading.Thread(target=self._read, args=(consumer, loop), daemon=True,
-                                  name="master-fleet")
-        reader.start()
+        thread = threading.Thread(
+            target=reader.run, args=(lambda b: loop.call_soon_threadsafe(self.handle_batch, b),),
+            daemon=True, name="master-fleet")
+        thread.start()
+        self._started = time.monotonic()
         self.ready.set()
+        next_commit = self._started + _COMMIT_S
         try:
             while not self._stopping.is_set():
                 self._tick()
+                if time.monotonic() >= next_commit and self._committing is None:
+                    next_commit = time.monotonic() + _COMMIT_S
+                    self._commit_soon()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.settings.tick_s)
+                    await asyncio.wait_for(self._stopping.wait(), s.tick_s)
         finally:
-            self._reader_done.set()
-            await asyncio.to_thread(reader.join, 5.0)
+            if self._committing is not None:
+                await asyncio.gather(self._committing, return_exceptions=True)
+            self._commit_soon()
+            if self._committing is not None:
+                await asyncio.gather(self._committing, return_exceptions=True)
+            reader.stop()
+            await asyncio.to_thread(thread.join, 5.0)
             await asyncio.to_thread(self._producer.flush, 5.0)
 
     def stop(self) -> None:
@@ -198,64 +221,72 @@ class FleetService:
         finally:
             admin.close()
 
-    def _consumer(self) -> KafkaConsumer:
-        consumer = KafkaConsumer({
-            "bootstrap.servers": self.settings.bootstrap, "group.id": self.settings.master_id,
-            "enable.auto.commit": False, "fetch.wait.max.ms": 20, "logger": log,
-            **self._extra,
-        })
-        assignment = []
-        for topic in (self.settings.nodes_topic, self.settings.tasks_topic):
-            for partition in partitions_of(consumer, topic):
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 15)
-                assignment.append(TopicPartition(topic, partition, high))
-        consumer.assign(assignment)
-        return consumer
+    # -- committing --------------------------------------------------------------------
 
-    def _read(self, consumer: KafkaConsumer, loop: asyncio.AbstractEventLoop) -> None:
+    def _commit_soon(self) -> None:
+        """Commit how far every topic is safely applied, in a thread (it waits for the broker)."""
+        offsets = self._safe_offsets()
+        if offsets == self._committed or self._reader is None or self._producer is None:
+            return
+        self._committing = asyncio.get_running_loop().create_task(self._commit(offsets))
+
+    def _safe_offsets(self) -> dict[tuple[str, int], int]:
+        offsets = {key: offset + 1 for key, offset in self._applied.items()}
+        tasks_topic = self.settings.tasks_topic
+        for partition, offset in self.desk.unfinished.values():
+            key = (tasks_topic, partition)
+            if offset < offsets.get(key, offset + 1):
+                offsets[key] = offset  # a task not finished: read it again after a restart
+        return offsets
+
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self._reader is not None and self._producer is not None
         try:
-            while not self._reader_done.is_set():
-                batch = [m.value() for m in consumer.consume(_BATCH, _POLL_S)
-                         if m.error() is None]
-                if batch:
-                    loop.call_soon_threadsafe(self.handle_batch, batch)
+            # What these messages made us say must be on the broker before we say
+            # we are past them.
+            left = await asyncio.to_thread(self._producer.flush, 10.0)
+            if left == 0:
+                self._reader.commit(offsets)
+                self._committed = offsets
+        except Exception as exc:  # the next round tries again
+            log.warning("committing the fleet's offsets failed: %s", exc)
         finally:
-            consumer.close()
+            self._committing = None
 
     # -- hearing -----------------------------------------------------------------------
 
-    def handle_batch(self, batch: list[bytes | None]) -> None:
+    def handle_batch(self, batch: list[Record]) -> None:
         """Apply a batch of messages, then schedule once; never raises."""
         now, wall = time.monotonic(), self.fog.now()
-        for raw in batch:
+        applied = self._applied
+        for record in batch:
             try:
-                self._handle(raw, now, wall)
+                self._handle(record, now, wall)
             except Exception:  # one bad message must not stop the master's fleet
                 self.malformed["handler_error"] += 1
                 log.exception("handling a fleet message failed")
+            applied[record.topic, record.partition] = record.offset
         self._tick()
 
-    def _handle(self, raw: bytes | None, now: float, wall: float) -> None:
+    def _handle(self, record: Record, now: float, wall: float) -> None:
         try:
-            msg = decode_fleet(raw, self.settings.key)
+            msg = decode_fleet(record.value, self.settings.key)
         except ControlDecodeError as exc:
             self._count(exc.reason, str(exc))
             return
-        if wall - msg.sent_at > self.settings.stale_after:
+        body = msg.body
+        age = max(0.0, time.time() - msg.sent_at)
+        if isinstance(body, NodeCapacity | InstanceEvent) and age > self.settings.stale_after:
             self._count("stale", f"{msg.kind} from {msg.sender}")
             return
-        body = msg.body
         if isinstance(body, NodeCapacity | InstanceEvent | TaskProgress | TaskResult
                       | TaskFailure | TaskRefusal) and msg.sender != body.node_id:
             self._count("sender_mismatch", f"{msg.kind} for {body.node_id} from {msg.sender}")
             return
         if isinstance(body, NodeCapacity):
-            outcome, moved = self.nodes.on_report(body, now, wall)
-            self.desk.on_nodes_lost(moved, wall)
-            for listener in self.node_listeners:
-                listener(body, outcome)
+            self._on_capacity(body, msg.sent_at, now - age, wall)
         elif isinstance(body, TaskSubmit):
-            self.desk.on_submit(body, wall, wall)
+            self.desk.on_submit(body, wall, wall, (record.partition, record.offset))
         elif isinstance(body, TaskCancel):
             self.desk.on_cancel(body, wall, wall)
         elif isinstance(body, TaskProgress | TaskResult | TaskFailure | TaskRefusal):
@@ -266,12 +297,30 @@ class FleetService:
         else:
             self._count("not_for_master", msg.kind)
 
+    def _on_capacity(self, report: NodeCapacity, sent_at: float, heard_at: float,
+                     wall: float) -> None:
+        outcome, moved = self.nodes.on_report(report, heard_at, wall)
+        self.desk.on_nodes_lost(moved, wall)
+        if outcome == "restarted":
+            self.desk.recovery.on_node_gone(report.node_id, wall, wall)
+        if outcome != "rejected":
+            self.desk.recovery.reconcile(report, sent_at, wall, wall)
+        for listener in self.node_listeners:
+            listener(report, outcome)
+
     def _tick(self) -> None:
         now, wall = time.monotonic(), self.fog.now()
         for node_id, moved in self.nodes.expire(now, wall):
             self.desk.on_nodes_lost(moved, wall)
+            self.desk.recovery.on_node_gone(node_id, wall, wall)
             for listener in self.node_listeners:
                 listener(NodeCapacity(node_id=node_id, incarnation="lost"), "lost")
+        recovery = self.desk.recovery
+        if (recovery.settling and self._reader is not None and self._reader.caught_up
+                and now - self._started >= self.settings.settle_s):
+            recovery.settle(wall, wall)
+            log.info("fleet settled: %d node(s) heard, %d task(s) adopted, %d lost attempt(s)",
+                     len(self.nodes.entries), recovery.adopted, recovery.lost_attempts)
         self.desk.tick(wall, wall)
 
     def _count(self, reason: str, detail: str) -> None:
@@ -292,5 +341,8 @@ class FleetService:
             "reports_rejected": dict(self.nodes.rejected),
             "reports_ignored": dict(self.desk.ignored),
             "refusals": dict(self.desk.refused),
+            "revoked": dict(self.desk.recovery.revoked),
+            "tasks_adopted": self.desk.recovery.adopted,
+            "attempts_lost": self.desk.recovery.lost_attempts,
             "malformed": dict(self.malformed),
         }

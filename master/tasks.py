@@ -16,6 +16,8 @@ Rules that keep results honest:
   reason, instead of bouncing between nodes. A refusal by the chosen node (no
   handler there, or busy) is a failed attempt: the scheduler retries it on
   another node within the task's retry limit.
+- A restarted master carries on (:mod:`master.task_recovery`): what it had
+  finished is never run or said again, what was running is adopted where it runs.
 - Task types are handler names. The scheduler's seed categories (inference,
   training, ...) are kept for types spelled like one; any other type is planned
   as ``inference``.
@@ -30,17 +32,20 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from fogverse.wire.tasks import (
+    FINAL_STATES,
     TaskAssignment,
     TaskCancel,
     TaskFailure,
     TaskProgress,
     TaskRefusal,
     TaskResult,
+    TaskRevoke,
     TaskStatus,
     TaskSubmit,
 )
 from master.nodes import NodeBook
 from master.scheduling import Scheduler, TaskPriority, TaskRecord, TaskSpec, TaskState, TaskType
+from master.task_recovery import TaskRecovery
 
 __all__ = ["DEFAULT_DURATION_S", "TaskDesk"]
 
@@ -79,29 +84,52 @@ class _Task:
 class TaskDesk:
     scheduler: Scheduler
     nodes: NodeBook
-    send_order: Callable[[TaskAssignment], None]
+    send_order: Callable[[TaskAssignment | TaskRevoke], None]
     publish: Callable[[TaskStatus], None]
     tasks: dict[str, _Task] = field(default_factory=dict)
     ignored: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    unfinished: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Task id -> (partition, offset) of its submission, until its final status: the
+    master's group never commits past one (:mod:`master.fleet_reader`)."""
+    recovery: TaskRecovery = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recovery = TaskRecovery(self)
 
     # -- from clients ------------------------------------------------------------------
 
-    def on_submit(self, msg: TaskSubmit, now: float, wall: float) -> None:
+    def on_submit(self, msg: TaskSubmit, now: float, wall: float,
+                  where: tuple[int, int] | None = None) -> None:
+        """A submission; ``where`` is its (partition, offset) on the tasks topic."""
         if msg.task_id in self.tasks:
             self.ignored["duplicate_submit"] += 1
             return
-        self.tasks[msg.task_id] = _Task(msg, wall)
+        task = self.tasks[msg.task_id] = _Task(msg, wall)
+        if where is not None:
+            self.unfinished[msg.task_id] = where
+        attempts = self.recovery.on_submit(msg.task_id)
+        if attempts is not None:
+            self.judge(msg.task_id, now, wall, attempts)
+        elif task.published in FINAL_STATES:
+            self.unfinished.pop(msg.task_id, None)
+
+    def judge(self, task_id: str, now: float, wall: float, attempts: int = 0) -> None:
+        """Queue a task, or fail it at once with the reason it cannot run."""
+        msg = self.tasks[task_id].submit
         if not self.nodes.handles(msg.task_type):
-            self._fail_now(msg.task_id, wall, f"no node has a handler for task type "
-                                              f"{msg.task_type!r}")
+            self._fail_now(task_id, wall, f"no node has a handler for task type "
+                                          f"{msg.task_type!r}")
             return
         try:
-            self.scheduler.submit(self._spec(msg, now, wall), now, msg.task_id)
+            self.scheduler.resume(self._spec(msg, now, wall), task_id, now, attempts=attempts)
         except ValueError as exc:  # a spec the core refuses (an unknown strategy...): it says why
-            self._fail_now(msg.task_id, wall, str(exc))
+            self._fail_now(task_id, wall, str(exc))
             return
-        self._publish(msg.task_id, wall)
+        self._publish(task_id, wall)
+
+    def spec_of(self, task_id: str, now: float, wall: float) -> TaskSpec:
+        return self._spec(self.tasks[task_id].submit, now, wall)
 
     @staticmethod
     def _spec(msg: TaskSubmit, now: float, wall: float) -> TaskSpec:
@@ -128,6 +156,8 @@ class TaskDesk:
     # -- from agents -------------------------------------------------------------------
 
     def on_report(self, msg: Report, now: float, wall: float) -> None:
+        if self.recovery.on_orphan_report(msg, now, wall):
+            return
         record = self.scheduler.tasks.get(msg.task_id)
         reason = self._why_ignored(record, msg)
         if reason is not None:
@@ -198,22 +228,35 @@ class TaskDesk:
 
     # -- status ------------------------------------------------------------------------
 
-    def _publish(self, task_id: str, wall: float, state: str | None = None) -> None:
+    def publish_state(self, task_id: str, wall: float) -> None:
+        """Publish the task's state as the scheduler has it now."""
+        self._publish(task_id, wall)
+
+    def publish_final(self, task_id: str, wall: float, state: str, node_id: str,
+                      attempts: int) -> None:
+        """A final word for a task the scheduler does not hold (an orphan's result)."""
+        self._publish(task_id, wall, state, (node_id, attempts))
+
+    def _publish(self, task_id: str, wall: float, state: str | None = None,
+                 ran: tuple[str | None, int] | None = None) -> None:
         task = self.tasks[task_id]
         record = self.scheduler.tasks.get(task_id)
         if state is None:
             state = "queued" if record is None else _STATE_WORD[record.state]
             if state == "assigned" and task.running:
                 state = "running"
-        if task.published in ("completed", "failed", "expired", "cancelled"):
+        if task.published in FINAL_STATES:
             return  # a final word is said once
         task.published = state
+        if state in FINAL_STATES:
+            self.unfinished.pop(task_id, None)
         if state in ("expired", "failed") and task.error is None and record is not None:
             task.error = record.reason
+        if ran is None:
+            ran = (None, 0) if record is None else (record.node_id, record.attempts)
         self.publish(TaskStatus(
             task_id=task_id, state=state, task_type=task.submit.task_type,
-            node_id=None if record is None else record.node_id,
-            attempts=0 if record is None else record.attempts,
+            node_id=ran[0], attempts=ran[1],
             result=task.result if state == "completed" else None,
             error=None if state in ("completed", "queued", "assigned", "running")
             else task.error,

@@ -48,7 +48,7 @@ from fogverse.wire.nodes import (
     decode_fleet,
     encode_fleet,
 )
-from fogverse.wire.tasks import TaskAssignment, TaskRefusal
+from fogverse.wire.tasks import TaskAssignment, TaskRefusal, TaskRevoke
 
 __all__ = ["Agent", "AgentSettings"]
 
@@ -233,7 +233,7 @@ class Agent:
             self._drop(exc.reason, str(exc))
             return
         body = msg.body
-        if not isinstance(body, TaskAssignment | InstanceStart | InstanceStop):
+        if not isinstance(body, TaskAssignment | TaskRevoke | InstanceStart | InstanceStop):
             self._drop("not_an_order", f"{msg.kind} from {msg.sender}")
             return
         if body.node_id != self.settings.node_id:
@@ -247,9 +247,12 @@ class Agent:
             return
         self._obey(body)
 
-    def _obey(self, order: TaskAssignment | InstanceStart | InstanceStop) -> None:
+    def _obey(self, order: TaskAssignment | TaskRevoke | InstanceStart | InstanceStop) -> None:
         if isinstance(order, TaskAssignment):
             self.runner.assign(order)
+        elif isinstance(order, TaskRevoke):
+            if self.runner.revoke(order.task_id):
+                log.warning("task %s revoked by the master: %s", order.task_id, order.reason)
         elif isinstance(order, InstanceStart):
             event = self.instances.start(order)
             log.info("instance %s of %s: %s %s", order.instance_id, order.service_name,

@@ -2,17 +2,21 @@
 
 Every assignment ends in exactly one report: a result, a failure, or a refusal
 (``unknown_task_type`` when no handler has its type, ``busy`` when the declared
-number of tasks already runs, ``duplicate`` for an attempt already taken).
-Plain handlers run in threads so a slow one never stalls the agent's loop;
+number of tasks already runs, ``duplicate`` for an attempt already taken), unless
+the master revokes it: then it ends unheard.
+Plain handlers run in daemon threads so a slow one never stalls the agent's loop
+nor its exit;
 ``async`` handlers run on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -60,6 +64,7 @@ class TaskRunner:
         self.completed = 0
         self.failed = 0
         self.refused = 0
+        self.revoked = 0
 
     @property
     def running(self) -> tuple[str, ...]:
@@ -78,8 +83,21 @@ class TaskRunner:
         self._running[order.task_id] = task
         task.add_done_callback(functools.partial(self._forget, order.task_id))
 
-    def _forget(self, task_id: str, _task: asyncio.Task[None]) -> None:
-        self._running.pop(task_id, None)
+    def revoke(self, task_id: str) -> bool:
+        """Drop a running task without a report (the master says it is not ours to run).
+
+        A plain handler's thread cannot be interrupted: it finishes unheard."""
+        task = self._running.get(task_id)
+        if task is None or task.done():
+            return False
+        del self._running[task_id]
+        self.revoked += 1
+        task.cancel()
+        return True
+
+    def _forget(self, task_id: str, task: asyncio.Task[None]) -> None:
+        if self._running.get(task_id) is task:  # not a later attempt after a revoke
+            del self._running[task_id]
 
     def _refusal(self, order: TaskAssignment) -> str | None:
         if order.task_type not in self.handlers:
@@ -137,10 +155,40 @@ async def _call(handler: TaskHandler, payload: Any, context: TaskContext) -> Any
         getattr(handler, "__call__", None)  # noqa: B004 - an async __call__ counts too
     ):
         return await handler(payload, context)
-    result = await asyncio.to_thread(handler, payload, context)
+    result = await _in_daemon_thread(handler, payload, context)
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def _in_daemon_thread(handler: TaskHandler, payload: Any, context: TaskContext
+                      ) -> asyncio.Future[Any]:
+    """Run a plain handler on a thread of its own that never holds the agent's exit up.
+
+    A thread cannot be interrupted: a revoked, timed-out or cancelled handler runs
+    on unheard, and an agent told to stop exits without waiting for it (the
+    default executor's threads would be joined at exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def work() -> None:
+        try:
+            outcome = (True, handler(payload, context))
+        except BaseException as exc:  # handed to the awaiting task, whatever it is
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, daemon=True, name=f"task-{context.task_id}").start()
+    return future
 
 
 def _detail(reason: str, order: TaskAssignment) -> str:

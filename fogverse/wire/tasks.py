@@ -30,6 +30,7 @@ __all__ = [
     "KIND_TASK_PROGRESS",
     "KIND_TASK_REFUSAL",
     "KIND_TASK_RESULT",
+    "KIND_TASK_REVOKE",
     "KIND_TASK_STATUS",
     "KIND_TASK_SUBMIT",
     "MAX_TASK_BYTES",
@@ -42,6 +43,7 @@ __all__ = [
     "TaskProgress",
     "TaskRefusal",
     "TaskResult",
+    "TaskRevoke",
     "TaskStatus",
     "TaskSubmit",
 ]
@@ -56,6 +58,7 @@ KIND_TASK_PROGRESS: Final = "task_progress"
 KIND_TASK_RESULT: Final = "task_result"
 KIND_TASK_FAILURE: Final = "task_failure"
 KIND_TASK_REFUSAL: Final = "task_refusal"
+KIND_TASK_REVOKE: Final = "task_revoke"
 
 TASK_STATES: Final = (
     "queued", "assigned", "running", "completed", "failed", "expired", "cancelled",
@@ -160,9 +163,22 @@ class TaskRefusal:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TaskRevoke:
+    """Master -> agent: stop running this task; it is not (or no longer) yours to run.
+
+    Sent when a node reports a task the master did not assign to it (a forged or
+    stale order, an attempt the master gave to another node). The agent drops it
+    without a report."""
+
+    node_id: str
+    task_id: str
+    reason: str = ""
+
+
 TaskBody: TypeAlias = (
     TaskSubmit | TaskCancel | TaskStatus | TaskAssignment | TaskProgress | TaskResult
-    | TaskFailure | TaskRefusal
+    | TaskFailure | TaskRefusal | TaskRevoke
 )
 
 
@@ -259,6 +275,11 @@ def _parse_refusal(body: dict[str, Any]) -> TaskRefusal:
     )
 
 
+def _parse_revoke(body: dict[str, Any]) -> TaskRevoke:
+    return TaskRevoke(node_id=text(body, "node_id"), task_id=text(body, "task_id"),
+                      reason=text(body, "reason", ""))
+
+
 TASK_KINDS: Final[dict[type, tuple[str, Callable[[dict[str, Any]], Any]]]] = {
     TaskSubmit: (KIND_TASK_SUBMIT, _parse_submit),
     TaskCancel: (KIND_TASK_CANCEL, _parse_cancel),
@@ -268,5 +289,6 @@ TASK_KINDS: Final[dict[type, tuple[str, Callable[[dict[str, Any]], Any]]]] = {
     TaskResult: (KIND_TASK_RESULT, _parse_result),
     TaskFailure: (KIND_TASK_FAILURE, _parse_failure),
     TaskRefusal: (KIND_TASK_REFUSAL, _parse_refusal),
+    TaskRevoke: (KIND_TASK_REVOKE, _parse_revoke),
 }
 """Each record type's kind and parser; :mod:`fogverse.wire.nodes` joins them to its own."""

@@ -223,6 +223,30 @@ class Scheduler(TaskLifecycle):
             self._queue.push(record)
         return task_id
 
+    def resume(self, spec: TaskSpec, task_id: str, now: float, *, attempts: int = 0,
+               tried: tuple[str, ...] = (), node_id: str | None = None,
+               reason: str = "retries exhausted") -> TaskRecord:
+        """A task known from before a restart, with the attempts it has used.
+
+        With ``node_id`` (a registered node that runs it) it is adopted there as
+        running; otherwise it is queued again, or fails with ``reason`` when its
+        attempts are spent."""
+        self.submit(spec, now, task_id)
+        record = self.tasks[task_id]
+        if record.state is not TaskState.PENDING:
+            return record  # no node could ever run it: failed on submission
+        record.tried = tried
+        if node_id is not None:
+            self._queue.left()  # its queue entry is skipped once it is not pending
+            record.attempts = max(0, attempts - 1)
+            self._assign(record, self._node(node_id), now)
+        else:
+            record.attempts = attempts
+            if attempts > spec.max_retries:
+                self._queue.left()
+                self._finish(record, TaskState.FAILED, now, reason)
+        return record
+
     def _could_ever_run(self, spec: TaskSpec) -> bool:
         shape = (spec.cpu_millicores, spec.memory_mb, spec.requires_gpu)
         known = self._ever_fits.get(shape)

@@ -23,7 +23,7 @@ class Fleet:
         self.settings = FleetSettings(
             bootstrap, master_id=unique("master"), nodes_topic=unique("nodes"),
             orders_topic=unique("orders"), tasks_topic=unique("tasks"),
-            status_topic=unique("status"), tick_s=0.05,
+            status_topic=unique("status"), tick_s=0.05, settle_s=0.5,
         )
         self.service = FleetService(self.settings)
         self.agents: dict[str, subprocess.Popen[bytes]] = {}

@@ -10,6 +10,7 @@ from fogverse.wire.tasks import (
     TaskFailure,
     TaskRefusal,
     TaskResult,
+    TaskRevoke,
     TaskStatus,
     TaskSubmit,
 )
@@ -30,7 +31,7 @@ class Desk:
     def __init__(self) -> None:
         self.scheduler = Scheduler()
         self.book = NodeBook(self.scheduler)
-        self.orders: list[TaskAssignment] = []
+        self.orders: list[TaskAssignment | TaskRevoke] = []
         self.statuses: list[TaskStatus] = []
         self.desk = TaskDesk(self.scheduler, self.book, self.orders.append,
                              self.statuses.append)

@@ -134,7 +134,8 @@ async def test_instances_of_a_restarted_agent_are_forgotten_and_placed_anew(
         fleet.start_agent("phone", hot)
         await wait_until(lambda: provider.instances_on("phone") == [], timeout=60,
                          what="the provider to forget what died with the agent")
-        assert fleet.service.nodes.restarts == 1
+        # A slow restart is heard as a lost node, then a new one: the same for its instances.
+        assert fleet.service.nodes.restarts + fleet.service.nodes.lost_total == 1
         # What the deployer then does: a new instance, placed by the scheduler.
         second = await asyncio.to_thread(provider, logging.getLogger("test"),
                                          {"service_name": "detect"})

@@ -60,14 +60,14 @@ async def test_a_killed_agents_tasks_finish_elsewhere_once(
 ) -> None:
     async with running_fleet(kafka_bootstrap, unique, tmp_path) as fleet:
         fleet.start_agent("node-a", PHONE_CHARGING)  # the better node: it gets the tasks
-        await fleet.wait_nodes("node-a")
-        ids = [fleet.client.submit_task("slow", 4.0, cpu=0.0, estimated_duration_s=30)
+        fleet.start_agent("node-b", DESKTOP)
+        await fleet.wait_nodes("node-a", "node-b")
+        ids = [fleet.client.submit_task("slow", 3.0, cpu=0.0, estimated_duration_s=30)
                for _ in range(2)]
         await wait_until(lambda: all(
             (s := fleet.client.get_task_status(i)) is not None and s.state == "running"
-            for i in ids), timeout=60, what="both tasks running on node-a")
-        fleet.start_agent("node-b", DESKTOP)
-        await fleet.wait_nodes("node-b")
+            and s.node_id == "node-a" for i in ids), timeout=60,
+            what="both tasks running on node-a")
         fleet.kill("node-a")
         done = await asyncio.gather(*(fleet.client.result(i, timeout=120) for i in ids))
         assert [(s.state, s.node_id, s.attempts) for s in done] == [
@@ -111,3 +111,16 @@ async def test_clear_outcomes_for_what_cannot_run(
         await wait_until(lambda: fleet.service.desk.ignored["not_assigned_to_sender"] == 1
                          and fleet.service.malformed["sender_mismatch"] == 1, timeout=30)
         assert fleet.client.get_task_status("t-ghost") is None
+
+        # A forged assignment for a real node: it may start, but the master sees it
+        # in the node's report and revokes it; it never gets a status.
+        forger.produce(fleet.settings.orders_topic, encode_fleet(
+            TaskAssignment("node-a", "t-forged", "slow", payload=5.0),
+            fleet.settings.master_id))
+        assert forger.flush(30) == 0
+        await wait_until(lambda: fleet.service.desk.recovery.revoked["unknown_task"] == 1,
+                         timeout=60, what="the forged task revoked")
+        await wait_until(lambda: "t-forged" not in fleet.service.nodes.entries[
+            "node-a"].report.running_tasks, timeout=30, what="node-a to drop the forged task")
+        # (read off the loop: the master shares it, and catching up may wait)
+        assert await asyncio.to_thread(fleet.client.get_task_status, "t-forged") is None
