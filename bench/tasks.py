@@ -33,7 +33,7 @@ from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer as KafkaProducer
 from confluent_kafka import TopicPartition
 
-from bench._common import broker, create_topics, emit, fresh
+from bench._common import broker, create_topics, emit, fetch_batch, fresh
 from fogverse.tasks.client import TaskClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def raw_hop_p99(servers: str, count: int = 2000, rate: int = 200) -> float:
 
     def read() -> None:
         while len(hops) < count:
-            for msg in consumer.consume(100, 0.1):
+            for msg in fetch_batch(consumer, 100, 0.1):
                 if msg.error() is None:
                     hops.append(time.perf_counter() - sent[int(msg.value())])
         done.set()

@@ -11,6 +11,13 @@ the instances off a node that should no longer run them (battery under the
 minimum, hot): a new one starts on another node first, then the old one stops.
 :meth:`AgentProvider.scale_in_rank` lets the deployer stop the instance on the
 worst-scoring node first.
+
+What a node runs is reconciled with what this provider placed there
+(:meth:`AgentProvider.reconcile`, on every report): an instance the node runs that
+it was not given is stopped; one it was given but no longer runs (its agent
+restarted, or it is gone without a word) starts again where the scheduler says,
+under the same id. A restarted master adopts the instances its state topic
+records (:meth:`AgentProvider.adopt`) and lets the next reports confirm them.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 from deploy_scripts.config import DeployConfig, ServiceSpec
 from deploy_scripts.errors import DeployError, UnknownServiceError
@@ -33,6 +41,9 @@ from fogverse.wire.nodes import InstanceEvent, InstanceStart, InstanceStop
 __all__ = ["AgentProvider", "Fleet"]
 
 log = logging.getLogger("fogverse.deploy.agent")
+
+REPORT_SLACK_S: Final = 1.0
+"""A report sent this long after an instance started (clock skew, delivery) lists it."""
 
 
 class Fleet(Protocol):
@@ -75,6 +86,8 @@ class AgentProvider:
         self._stop_grace = stop_grace
         self._where: dict[str, tuple[str, ServiceSpec]] = {}
         """instance id -> (node id, service) for every instance this provider runs."""
+        self._since: dict[str, float] = {}
+        """instance id -> when it was started or adopted where it is (epoch seconds)."""
         self._waiters: dict[tuple[str, str], _Waiter] = {}
         self._guard = threading.Lock()
         fleet.add_instance_listener(self._on_event)
@@ -95,6 +108,24 @@ class AgentProvider:
             stop=functools.partial(self._stop, instance_id),
             info={"service": spec.name, "node": node, INFO_VERSION: spec.version,
                   "scale_in_rank": functools.partial(self.scale_in_rank, instance_id)},
+        )
+
+    def adopt(self, instance_id: str, info: Mapping[str, Any]) -> DeployResult | None:
+        """Take back an instance an earlier master placed, from its recorded ``info``.
+
+        The node's next reports confirm it (or it starts again elsewhere, see
+        :meth:`reconcile`). An instance of a service no longer declared is not ours."""
+        node, name = info.get("node"), info.get("service")
+        spec = self._services.get(name) if isinstance(name, str) else None
+        if not isinstance(node, str) or spec is None:
+            return None
+        with self._guard:
+            self._where[instance_id] = (node, spec)
+            self._since[instance_id] = time.time()
+        log.info("adopted %s on node %s", instance_id, node)
+        return DeployResult(
+            instance_id=instance_id, stop=functools.partial(self._stop, instance_id),
+            info={**info, "scale_in_rank": functools.partial(self.scale_in_rank, instance_id)},
         )
 
     def _spec_for(self, config: DeployConfig) -> ServiceSpec:
@@ -129,6 +160,7 @@ class AgentProvider:
             raise DeployError(f"node {node} would not start {instance_id}: {event.detail}")
         with self._guard:
             self._where[instance_id] = (node, spec)
+            self._since[instance_id] = time.time()
         return node
 
     def _ask(self, node: str, instance_id: str, order: InstanceStart | InstanceStop,
@@ -166,13 +198,46 @@ class AgentProvider:
         return self._ask(node, instance_id, InstanceStop(node, instance_id, self._stop_grace),
                          self._stop_grace + 5.0)
 
-    def forget_node(self, node_id: str) -> list[str]:
-        """The node's agent restarted or was lost: its instances died with it. Their ids."""
+    def reconcile(self, node_id: str, running: Collection[str], sent_at: float
+                  ) -> tuple[list[str], list[str]]:
+        """A node's report against what was placed there: (strays, missing) instance ids.
+
+        Strays run there but were not placed there (nor are being started there);
+        missing were placed there before the report was sent but it does not list them.
+        """
         with self._guard:
-            gone = sorted(i for i, (n, _) in self._where.items() if n == node_id)
-            for instance_id in gone:
-                del self._where[instance_id]
-        return gone
+            strays = sorted(i for i in running if (node_id, i) not in self._waiters
+                            and self._where.get(i, ("",))[0] != node_id)
+            missing = sorted(i for i, (n, _) in self._where.items()
+                             if n == node_id and i not in running
+                             and (node_id, i) not in self._waiters
+                             and self._since.get(i, 0.0) + REPORT_SLACK_S < sent_at)
+        return strays, missing
+
+    def stop_stray(self, node_id: str, instance_id: str) -> None:
+        """Order a node to stop an instance it was not given (no waiting)."""
+        self._fleet.send_instance_order(InstanceStop(node_id, instance_id, self._stop_grace))
+
+    def restart(self, instance_ids: Collection[str], avoid: tuple[str, ...] = ()) -> list[str]:
+        """Start each instance again (same id) where the scheduler says; the started ones.
+
+        For instances that died with their agent or vanished. Blocking: from a thread.
+        One no node can take now is forgotten (the deployer sees it gone)."""
+        started = []
+        for instance_id in instance_ids:
+            with self._guard:
+                where = self._where.pop(instance_id, None)
+            if where is None:
+                continue  # stopped, moved or already restarted meanwhile
+            try:
+                node = self._start_somewhere(where[1], instance_id, avoid)
+            except DeployError as exc:
+                log.warning("cannot start %s again: %s", instance_id, exc)
+                continue
+            log.info("started %s again on %s (it was gone from %s)", instance_id, node,
+                     where[0])
+            started.append(instance_id)
+        return started
 
     def instances_on(self, node_id: str) -> list[str]:
         with self._guard:

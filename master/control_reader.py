@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from fogverse.batches import take_batch
 from master.errors import MasterFailedError
 
 __all__ = ["BATCH", "ControlConsumer", "ControlReader"]
@@ -110,7 +111,7 @@ class ControlReader:
         assert consumer is not None
         if not self._positioned:
             self._place(consumer)
-        return consumer.consume(BATCH, _POLL_TIMEOUT)
+        return take_batch(consumer, BATCH, _POLL_TIMEOUT)
 
     def _place(self, consumer: Any) -> None:
         """Read every partition of the topic from its end as of now, without a group.

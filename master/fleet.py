@@ -299,7 +299,7 @@ class FleetService:
 
     def _on_capacity(self, report: NodeCapacity, sent_at: float, heard_at: float,
                      wall: float) -> None:
-        outcome, moved = self.nodes.on_report(report, heard_at, wall)
+        outcome, moved = self.nodes.on_report(report, heard_at, wall, sent_at)
         self.desk.on_nodes_lost(moved, wall)
         if outcome == "restarted":
             self.desk.recovery.on_node_gone(report.node_id, wall, wall)

@@ -12,7 +12,9 @@ time while tasks wait) picks up from there:
   while no master listened still count; a new group starts at the reports of the
   last ``stale_after`` seconds (older capacity is stale anyway);
 - the compacted status topic is read whole before anything else: each task's last
-  published word, so a finished task is never run or reported again.
+  published word, so a finished task is never run or reported again; then the
+  submissions up to where they ended at the start, before any report, so a
+  result read again finds its task known.
 
 Offsets are committed only after everything the master produced because of them
 is acknowledged by the broker (see :meth:`FleetReader.commit`).
@@ -30,6 +32,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
 
+from fogverse.batches import take_batch
 from fogverse.control import ControlDecodeError
 from fogverse.tasks.topics import partitions_of
 from fogverse.wire.nodes import decode_fleet
@@ -70,7 +73,7 @@ def read_statuses(bootstrap: str, topic: str, extra: Mapping[str, Any],
         while ends:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic!r} to its end")
-            for msg in consumer.consume(_BATCH, 0.2):
+            for msg in take_batch(consumer, _BATCH, 0.2):
                 if msg.error() is not None:
                     continue
                 partition, offset = msg.partition() or 0, msg.offset() or 0
@@ -96,12 +99,14 @@ class FleetReader:
         self._stale_after = stale_after
         self._consumer = KafkaConsumer({
             "bootstrap.servers": bootstrap, "group.id": group,
-            "enable.auto.commit": False, "fetch.wait.max.ms": 5, "logger": log, **extra,
+            "enable.auto.commit": False, "fetch.wait.max.ms": 100, "logger": log, **extra,
         })
         self._behind: dict[tuple[str, int], int] = {}
         """Per partition, the end it had when we started: reached, the master has caught up."""
         self._done = threading.Event()
         self._to_commit: list[TopicPartition] | None = None
+        self._later: list[TopicPartition] = []
+        """The reports' partitions, assigned once the submissions are caught up."""
         self._guard = threading.Lock()
 
     def open(self) -> None:
@@ -129,9 +134,13 @@ class FleetReader:
             if start < high:
                 self._behind[key] = high
             assignment.append(TopicPartition(tp.topic, tp.partition, start))
+        tasks_topic = self.topics[1]
+        if any(t == tasks_topic for t, _ in self._behind):
+            self._later = [tp for tp in assignment if tp.topic == nodes_topic]
+            assignment = [tp for tp in assignment if tp.topic == tasks_topic]
         consumer.assign(assignment)
         log.info("fleet topics resumed at %s", ", ".join(
-            f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in assignment))
+            f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in (*assignment, *self._later)))
 
     @property
     def caught_up(self) -> bool:
@@ -144,11 +153,14 @@ class FleetReader:
         try:
             while not self._done.is_set():
                 batch = [Record(m.topic() or "", m.partition() or 0, m.offset() or 0, m.value())
-                         for m in consumer.consume(_BATCH, 0.05) if m.error() is None]
+                         for m in take_batch(consumer, _BATCH, 0.05) if m.error() is None]
                 if self._behind:
                     self._note_progress(batch)
                 if batch:
                     deliver(batch)
+                if self._later and not any(t == self.topics[1] for t, _ in self._behind):
+                    consumer.incremental_assign(self._later)
+                    self._later = []
                 self._commit_pending(asynchronous=True)
         finally:
             self._commit_pending(asynchronous=False)
@@ -162,8 +174,9 @@ class FleetReader:
                 del self._behind[key]
         if self._behind and not batch:
             # An end may have been compacted or deleted away: ask where we are.
+            waiting = {(tp.topic, tp.partition) for tp in self._later}
             positions = self._consumer.position(
-                [TopicPartition(t, p) for t, p in self._behind])
+                [TopicPartition(t, p) for t, p in self._behind if (t, p) not in waiting])
             for tp in positions:
                 if tp.offset >= self._behind.get((tp.topic, tp.partition), 0):
                     self._behind.pop((tp.topic, tp.partition), None)

@@ -59,6 +59,8 @@ class NodeEntry:
     heard_at: float
     """Monotonic time of the last report."""
     reports: int = 1
+    sent_at: float = 0.0
+    """When the agent sent the last report (its clock, epoch seconds)."""
 
     @property
     def node_id(self) -> str:
@@ -76,8 +78,8 @@ class NodeBook:
     lost_total: int = 0
     restarts: int = 0
 
-    def on_report(self, report: NodeCapacity, now: float,
-                  at: float | None = None) -> tuple[str, list[str]]:
+    def on_report(self, report: NodeCapacity, now: float, at: float | None = None,
+                  sent_at: float = 0.0) -> tuple[str, list[str]]:
         """Take one report: ("new" | "restarted" | "updated" | "rejected", re-queued task ids).
 
         ``now`` is monotonic (for liveness); ``at`` is the scheduler's clock (default ``now``).
@@ -110,9 +112,9 @@ class NodeBook:
             log.warning("capacity report from %s rejected: %s", report.node_id, exc)
             return "rejected", moved
         if entry is None:
-            self.entries[report.node_id] = NodeEntry(report, now)
+            self.entries[report.node_id] = NodeEntry(report, now, sent_at=sent_at)
             return ("restarted" if restarted else "new"), moved
-        entry.report, entry.heard_at = report, now
+        entry.report, entry.heard_at, entry.sent_at = report, now, sent_at
         entry.reports += 1
         return "updated", moved
 

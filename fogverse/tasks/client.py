@@ -28,6 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer as KafkaProducer
 
+from fogverse.batches import take_batch
 from fogverse.config import connection_settings
 from fogverse.constants import TASK_STATUS_TOPIC, TASKS_TOPIC
 from fogverse.control import ControlDecodeError
@@ -238,7 +239,7 @@ class TaskClient:
         assert consumer is not None
         try:
             while not self._stop.is_set():
-                batch = consumer.consume(500, 0.1)
+                batch = take_batch(consumer, 500, 0.1)
                 if batch:
                     self._apply(batch)
         finally:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from deploy_scripts.agent import AgentProvider
 from deploy_scripts.config import ServiceSpec
 from deploy_scripts.errors import DeployError
-from fogverse.wire.nodes import InstanceEvent
+from fogverse.wire.nodes import InstanceEvent, InstanceStart, encode_fleet
 from master.instance_moves import InstanceMover
 from tests.agent.agent_procs import NodeWatch
 from tests.master.fleet_helpers import running_fleet
@@ -106,7 +107,7 @@ async def test_no_node_for_an_instance_is_a_deploy_error(
     assert os.environ.get("STAGE_SETTING") is None  # the config's env went to the child only
 
 
-async def test_instances_of_a_restarted_agent_are_forgotten_and_placed_anew(
+async def test_a_restarted_agent_is_reconciled_what_died_starts_again_strays_stop(
     kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs"
@@ -117,7 +118,7 @@ async def test_instances_of_a_restarted_agent_are_forgotten_and_placed_anew(
     hot = {"BATTERY": "80", "CHARGING": "true", "THERMAL": "70", "CPU_PERCENT": "10"}
     async with running_fleet(kafka_bootstrap, unique, tmp_path) as fleet:
         provider = AgentProvider({"detect": spec}, fleet.service, start_timeout=60)
-        InstanceMover(fleet.service, provider)
+        mover = InstanceMover(fleet.service, provider)
         fleet.start_agent("phone", {"BATTERY": "80", "CHARGING": "true", "THERMAL": "normal",
                                    "CPU_PERCENT": "10"})
         fleet.start_agent("desktop", {"THERMAL": "normal", "CPU_PERCENT": "10"})
@@ -129,14 +130,28 @@ async def test_instances_of_a_restarted_agent_are_forgotten_and_placed_anew(
         await wait_until(lambda: pid.exists() and pid.read_text(), timeout=60)
         old_pid = int(pid.read_text().split()[0])
 
-        fleet.kill("phone")  # restarted with a hot profile: the instance dies with it
+        fleet.kill("phone")  # restarted with a raised THERMAL: the instance dies with it
         await wait_until(lambda: not _alive(old_pid), timeout=30)
         fleet.start_agent("phone", hot)
-        await wait_until(lambda: provider.instances_on("phone") == [], timeout=60,
-                         what="the provider to forget what died with the agent")
+        # The provider starts it again, same id, where the scheduler says: not the hot phone.
+        await wait_until(lambda: provider.instances_on("desktop") == [first.instance_id],
+                         timeout=90, what="the instance started again on the desktop")
+        moved = runs / "desktop.pid"
+        await wait_until(lambda: moved.exists() and moved.read_text(), timeout=60)
+        assert moved.read_text().split()[1] == first.instance_id
         # A slow restart is heard as a lost node, then a new one: the same for its instances.
-        assert fleet.service.nodes.restarts + fleet.service.nodes.lost_total == 1
-        # What the deployer then does: a new instance, placed by the scheduler.
-        second = await asyncio.to_thread(provider, logging.getLogger("test"),
-                                         {"service_name": "detect"})
-        assert second.info["node"] == "desktop"
+        assert fleet.service.nodes.restarts + fleet.service.nodes.lost_total >= 1
+
+        # An instance the desktop was never given (a forged order in the master's
+        # name) starts there, shows in its report, and is stopped.
+        forger = Producer({"bootstrap.servers": kafka_bootstrap})
+        forger.produce(fleet.settings.orders_topic, encode_fleet(InstanceStart(
+            "desktop", "forged-1", "detect", command=(sys.executable, "-c", _STAGE,
+                                                      str(tmp_path))),
+            fleet.settings.master_id))
+        assert forger.flush(30) == 0
+        await wait_until(lambda: mover.strays_stopped == 1, timeout=60,
+                         what="the forged instance seen and stopped")
+        await wait_until(lambda: fleet.service.nodes.entries["desktop"].report
+                         .running_instances == (first.instance_id,), timeout=60,
+                         what="the desktop to run only what it was given")

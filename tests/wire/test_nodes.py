@@ -24,6 +24,7 @@ from fogverse.wire.tasks import (
     TaskProgress,
     TaskRefusal,
     TaskResult,
+    TaskRevoke,
     TaskStatus,
     TaskSubmit,
 )
@@ -51,6 +52,7 @@ EVERY_KIND = [
     TaskResult("n", "t", 1, [1, "two"], 0.01),
     TaskFailure("n", "t", 1, "boom", "RuntimeError"),
     TaskRefusal("n", "t", 1, "unknown_task_type", "no handler"),
+    TaskRevoke("n", "t", "unknown_task"),
 ]
 
 
