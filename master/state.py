@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from confluent_kafka import Producer as KafkaProducer
 
 from fogverse.admin import KafkaAdmin
+from fogverse.batches import take_batch
 from fogverse.errors import ConfigError
 from master.plans import StagePlan
 from master.rollout.model import Rollout
@@ -131,7 +132,7 @@ class StateStore:
         pending = {p for p, high in ends.items() if high > 0}
         deadline = time.monotonic() + _READ_TIMEOUT
         while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(500, 0.5):
+            for msg in take_batch(consumer, 500, 0.5):
                 if msg.error() is not None:
                     continue
                 key = (msg.key() or b"").decode(errors="replace")

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from fogverse.batches import take_batch
 from fogverse.clients.base import Fetched
 from fogverse.context import MessageContext
 from fogverse.offsets import CommitTracker
@@ -57,13 +58,7 @@ class Fetcher:
         consumer, tracker = self._consumer, self._tracker
         born = tracker.revocations
         size = self._size()
-        if timeout > 0:
-            # consume(n, timeout) waits for all n: wait for one, then take the rest.
-            batch = consumer.consume(1, timeout)
-            if batch and size > 1:
-                batch += consumer.consume(size - 1, 0)
-        else:
-            batch = consumer.consume(size, 0)
+        batch = take_batch(consumer, size, timeout)
         if batch and tracker.revocations != born:
             # A revocation was served while these were collected, so which of
             # them predate it is unknown: read them again instead.

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import TopicPartition
 
+from fogverse.batches import take_batch
 from fogverse.tasks.topics import partitions_of
 
 __all__ = ["ConfluentTail"]
@@ -30,7 +31,7 @@ class ConfluentTail:
 
     async def read(self) -> list[bytes | None]:
         self._pending = asyncio.get_running_loop().run_in_executor(
-            None, self._consumer.consume, 500, _READ_S)
+            None, take_batch, self._consumer, 500, _READ_S)
         # Shielded: a cancelled reader leaves the call to finish before close().
         messages = await asyncio.shield(self._pending)
         self._pending = None
