@@ -25,6 +25,7 @@ from fogverse.admin import KafkaAdmin
 from fogverse.config import connection_settings
 from fogverse.constants import ENV_CONTROL_KEY
 from fogverse.control import RolloutRequest
+from fogverse.runtime.kafka_io import wait_for_broker
 from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
@@ -40,11 +41,13 @@ from master.rollout.validate import NeedsCheck
 from master.state import StateStore
 from master.state_restore import StateLedger, adopt_instances, restore_plans
 from master.status import MasterStatus, MasterSummary, stage_statuses, to_json
+from master.status_views import instance_statuses, node_statuses, task_counts
 from master.wiring import (
     add_docker_provider,
     add_kubernetes_provider,
     add_local_provider,
     build_workers,
+    check_providers,
 )
 from workers.base import BaseWorker
 from workers.registry import InstanceRegistry, StageKey, stage_name
@@ -52,6 +55,9 @@ from workers.registry import InstanceRegistry, StageKey, stage_name
 __all__ = ["TICK_SECONDS", "Master"]
 
 log = logging.getLogger("fogverse.master")
+
+_CONNECT_ATTEMPTS = 2
+"""Tries to reach the cluster at start before giving up with BrokerUnavailableError."""
 
 TICK_SECONDS = 0.25
 """How often workers tick; their own refresh rates decide how often they sample."""
@@ -228,6 +234,10 @@ class Master:
             add_local_provider(settings, self.deploy_scripts)
             add_docker_provider(settings, self.deploy_scripts)
             add_kubernetes_provider(settings, self.deploy_scripts)
+            check_providers(settings.services, self.deploy_scripts.providers)
+        # One clear error for a wrong address, before any client retries for minutes.
+        await wait_for_broker(settings.consumer_servers, dict(settings.kafka_extra),
+                              _CONNECT_ATTEMPTS, 0.5)
         self.admin = KafkaAdmin(
             settings.consumer_servers, connection_settings(settings.kafka_extra)
         )
@@ -386,8 +396,17 @@ class Master:
         scheduler = {**self.scheduler.get_system_status(),
                      "placements": [to_json(p) for p in self.placer.recent],
                      "placement_reasons": dict(self.placer.counts)}
-        return MasterStatus(summary, stages, {w.name: w.status() for w in self.workers},
-                            scheduler)
+        fleet = self.fleet.service.status() if self.fleet is not None else {}
+        instances = instance_statuses(self.registry, self.deployer)
+        deployer = self.deployer.status() if self.deployer is not None else None
+        return MasterStatus(
+            summary, stages, {w.name: w.status() for w in self.workers}, scheduler,
+            instances=instances,
+            nodes=node_statuses(self.scheduler.core, fleet.get("nodes", []), instances),
+            tasks=task_counts(self.scheduler.get_system_status()["tasks"],
+                              fleet.get("tasks", {})),
+            decisions=deployer.decisions if deployer else [],
+            scale_actions=deployer.scale_actions if deployer else [])
 
 
 class _LazyAdmin:

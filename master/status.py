@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from master.deployer import AutoDeployer, StagePlanStatus
+from master.deployer import AutoDeployer, DecisionRecord, StagePlanStatus
+from master.status_views import InstanceStatus, NodeStatus
 from workers.input_output import Assessment, InputOutputWorker
 from workers.registry import InstanceRegistry, StageKey, stage_name
 
@@ -70,6 +71,17 @@ class MasterStatus:
     scheduler: dict[str, object] = dataclasses.field(default_factory=dict)
     """The scheduler's system status (nodes, clusters, tasks, statistics, policies)
     and its recent instance placements."""
+    instances: list[InstanceStatus] = dataclasses.field(default_factory=list)
+    """Every instance, live or starting, with the node it runs on."""
+    nodes: list[NodeStatus] = dataclasses.field(default_factory=list)
+    """The master's machine and every node agent: score, battery, heat, instances."""
+    tasks: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Tasks by state (pending, active, completed, ...), over every scheduler."""
+    decisions: list[DecisionRecord] = dataclasses.field(default_factory=list)
+    """The deployer's recent decisions, oldest first (a hold when its reason changes)."""
+    scale_actions: list[DecisionRecord] = dataclasses.field(default_factory=list)
+    """Its recent scale-outs, scale-ins and failed actions only, oldest first: they
+    stay listed however many holds come after them."""
 
 
 def stage_statuses(

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deploy_scripts import DeployResult, DeployScripts
 from deploy_scripts.version import instance_version
@@ -68,6 +68,8 @@ class DeployerStatus:
     stages: dict[str, StagePlanStatus]
     actions: dict[str, int]
     decisions: list[DecisionRecord]
+    scale_actions: list[DecisionRecord] = field(default_factory=list)
+    """Recent scale-outs, scale-ins and failed actions only."""
 
 
 class AutoDeployer(BaseWorker):
@@ -109,8 +111,14 @@ class AutoDeployer(BaseWorker):
         self._learning_until: float | None = None
         self._wait_for_reader = wait_for_reader
         self.decisions: deque[DecisionRecord] = deque(maxlen=history)
+        """Every decision as it changes (a repeated hold is said once), newest last."""
+        self.scale_actions: deque[DecisionRecord] = deque(maxlen=history)
+        """Only the scale-outs, scale-ins and failed actions: never pushed out by holds."""
         self.counts: dict[str, int] = {}
         """Scale actions started, by action."""
+        self.reasons: Counter[tuple[str, str, str]] = Counter()
+        """Decisions recorded, by (stage, action, code): what /metrics counts."""
+        self._last_at: dict[str, float] = {}
 
     # -- plans ------------------------------------------------------------------------
 
@@ -218,9 +226,9 @@ class AutoDeployer(BaseWorker):
             await self.actions.run(st, decision)
         except Exception as exc:
             log.error("%s: %s failed: %r", st.name, decision.action.value, exc)
-            self.decisions.append(DecisionRecord(
-                time.time(), st.name, "error", f"{decision.action.value}_failed", repr(exc),
-                decision.target))
+            self._log(DecisionRecord(time.time(), st.name, "error",
+                                     f"{decision.action.value}_failed", repr(exc),
+                                     decision.target))
             if decision.action is Action.SCALE_OUT:
                 # A missing image or an engine that does not answer: back off as for
                 # an instance that never started, from deploy_delay.
@@ -277,10 +285,17 @@ class AutoDeployer(BaseWorker):
             return  # the same reason as a moment ago: already said
         level = logging.INFO if d.action is not Action.HOLD or d.code != "busy" else logging.DEBUG
         log.log(level, "%s: %s (%s): %s", st.name, d.action.value, d.code, d.reason)
-        self.decisions.append(DecisionRecord(time.time(), st.name, d.action.value, d.code,
-                                             d.reason, d.target))
+        self._log(DecisionRecord(time.time(), st.name, d.action.value, d.code, d.reason,
+                                 d.target))
         if d.action is not Action.HOLD:
             self.counts[d.action.value] = self.counts.get(d.action.value, 0) + 1
+
+    def _log(self, record: DecisionRecord) -> None:
+        self.decisions.append(record)
+        if record.action != Action.HOLD.value:
+            self.scale_actions.append(record)
+        self.reasons[(record.stage, record.action, record.code)] += 1
+        self._last_at[record.stage] = record.at
 
     # -- shutdown and status ----------------------------------------------------------------
 
@@ -303,11 +318,17 @@ class AutoDeployer(BaseWorker):
         await self.actions.stop_all(results)
 
     def status(self) -> DeployerStatus:
-        stages = {st.name: _plan_status(st) for st in self._stages.values()}
-        return DeployerStatus(stages, dict(self.counts), list(self.decisions)[-50:])
+        stages = {st.name: _plan_status(st, self._last_at.get(st.name, 0.0))
+                  for st in self._stages.values()}
+        return DeployerStatus(stages, dict(self.counts), list(self.decisions)[-_SHOWN:],
+                              list(self.scale_actions)[-_SHOWN:])
 
 
-def _plan_status(st: StageState) -> StagePlanStatus:
+_SHOWN = 50
+"""Decisions /status lists (the newest); the deployer keeps ``history`` of each kind."""
+
+
+def _plan_status(st: StageState, last_at: float) -> StagePlanStatus:
     last = st.last
     return StagePlanStatus(
         service=st.plan.service_name, provider=st.plan.provider,
@@ -316,5 +337,5 @@ def _plan_status(st: StageState) -> StagePlanStatus:
         starting=[d.deploy_id for d in st.deployed if d.live_id is None],
         unstopped=[d.live_id or d.deploy_id for d in st.unstopped],
         last_decision=None if last is None else DecisionRecord(
-            0.0, st.name, last.action.value, last.code, last.reason, last.target),
+            last_at, st.name, last.action.value, last.code, last.reason, last.target),
     )
