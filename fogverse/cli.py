@@ -14,6 +14,9 @@ Built-in subcommands:
     Run this device's node agent (``fogverse.agent``).
 ``fogverse task submit|status|list``
     Submit tasks and follow them (``fogverse.tasks``).
+``fogverse status [--url U] [--json] [--watch [--interval S]]``
+    Show a running master's stages, instances, nodes, tasks and recent scaling
+    decisions (``fogverse.status_cli``).
 ``fogverse topics apply [topic.yaml]``
     Create or update the topics a FogVerse ``topic.yaml`` declares, on every cluster
     it names; prints one line per topic and cluster (``unchanged`` when nothing was due).
@@ -44,6 +47,13 @@ status::
 
 Re-run ``pip install -e .`` after adding an entry point so Python sees it. A plug-in
 that fails to load is reported on stderr and skipped; the other commands still work.
+
+Errors
+------
+A command raises :class:`~fogverse.errors.FogVerseError` for anything it cannot
+do; :func:`main` prints its first line and its ``hint``, never a traceback, and
+exits 2 for a user's mistake (a bad setting, an unreachable broker, a port in
+use, a missing program) and 1 otherwise.
 """
 
 from __future__ import annotations
@@ -65,6 +75,8 @@ from fogverse.broker.embedded import EmbeddedBroker
 from fogverse.broker.jars import ensure_kafka_jars
 from fogverse.broker.kafka_node import log_tail
 from fogverse.errors import ConfigError, FogVerseError
+from fogverse.ports import check_port_free
+from fogverse.status_cli import register as register_status
 from fogverse.tasks.cli import register as register_task
 
 COMMAND_GROUP = "fogverse.commands"
@@ -86,10 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args))
     except FogVerseError as exc:
-        print(f"fogverse: {exc}", file=sys.stderr)
-        return 1
+        return report_error(exc, args.verbosity > 0)
     except KeyboardInterrupt:
         return 130
+
+
+def report_error(exc: FogVerseError, verbose: bool = False) -> int:
+    """Say what went wrong in one line and what to do in another; the exit status.
+
+    A long story (a broker's log tail) is told only with ``-v``."""
+    first, *details = str(exc).splitlines() or [type(exc).__name__]
+    print(f"fogverse: {first}", file=sys.stderr)
+    if details and verbose:
+        print("\n".join(details), file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    elif details:
+        print("hint: run again as `fogverse -v ...` for the details", file=sys.stderr)
+    return 2 if exc.user_mistake else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for register in (_register_broker, _register_fetch_jars, register_agent, register_task,
-                     _register_topics):
+                     _register_topics, register_status):
         register(subparsers)
     _register_plugins(subparsers)
     return parser
@@ -201,6 +227,8 @@ class _Terminated(BaseException):
 def run_broker(args: argparse.Namespace) -> int:
     if args.nodes != 1:
         return run_cluster(args)
+    if args.port:
+        check_port_free("--port", args.port)
     broker = EmbeddedBroker(args.port, kafka_version=args.kafka_version, log_path=args.log_file)
     with _sigterm_raises():
         try:

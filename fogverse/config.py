@@ -16,7 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from fogverse.constants import CLIENTS, DEFAULT_CONTROL_TOPIC, ENV_BOOTSTRAP, ENV_CLIENT
+from fogverse.constants import (
+    CLIENTS,
+    DEFAULT_CONTROL_TOPIC,
+    ENV_BOOTSTRAP,
+    ENV_CLIENT,
+    ENV_METRICS_PORT,
+)
 from fogverse.errors import ConfigError
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "StageConfig",
     "check_setting_names",
     "connection_settings",
+    "metrics_ports",
     "resolve_config",
 ]
 
@@ -45,6 +52,7 @@ ENV_NAMES: dict[str, str] = {
     "dead_letter_topic": "DEAD_LETTER_TOPIC",
     "control_topic": "CONTROL_TOPIC",
     "profiling_csv": "PROFILING_CSV",
+    "metrics_port": ENV_METRICS_PORT,
 }
 """Settings that may come from the environment, by FogVerse's variable names."""
 
@@ -103,6 +111,10 @@ class StageConfig:
     ``aiokafka`` (pure Python, for devices without a librdkafka wheel). Unset:
     ``FOGVERSE_CLIENT``, else confluent-kafka, or aiokafka when confluent-kafka
     cannot be imported."""
+    metrics_port: int | str | None = None
+    """Serve Prometheus metrics on this port (``/metrics`` on every address); a range
+    ``"9100-9119"`` takes the first free port in it, so several instances on one
+    host each get one. None or 0: no metrics, and nothing measured per message."""
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     consumer_extra: Mapping[str, Any] = field(default_factory=dict)
     producer_extra: Mapping[str, Any] = field(default_factory=dict)
@@ -168,6 +180,8 @@ def _coerce(name: str, value: Any) -> Any:
         return value.strip().lower() in ("1", "true", "yes", "on")
     if name == "producer_topic" and value == "":
         return None
+    if name == "metrics_port" and isinstance(value, str) and value.strip().isdigit():
+        return int(value)
     return value
 
 
@@ -219,6 +233,23 @@ def validate(config: StageConfig) -> None:
     if config.client is not None and config.client not in CLIENTS:
         raise ConfigError(f"client ({ENV_CLIENT})", config.client, f"expected one of {CLIENTS}")
     _check_positive(config)
+    metrics_ports(config)
+
+
+def metrics_ports(config: StageConfig) -> range | None:
+    """The ports ``metrics_port`` allows, in the order to try them; None when off."""
+    value = config.metrics_port
+    if value is None or value == 0:
+        return None
+    low = high = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        first, dash, last = value.partition("-")
+        if dash and first.strip().isdigit() and last.strip().isdigit():
+            low, high = int(first), int(last)
+    if low is None or high is None or not 0 < low <= high <= 65535:
+        raise ConfigError(_setting_name("metrics_port"), value,
+                          "expected a port (1-65535), a range like '9100-9119', or 0 for off")
+    return range(low, high + 1)
 
 
 _COUNTS = ("batch_size", "connect_attempts", "concurrency")

@@ -90,6 +90,15 @@ DEAD_LETTER_PREFIX: Final = "fogverse-dlq-"
 MASTER_STATE_TOPIC: Final = "fogverse-master-state"
 """Compacted topic holding the master's state so a restart resumes it."""
 
+DEFAULT_MASTER_HTTP_PORT: Final = 4280
+"""The master's /status and /metrics port unless its config says otherwise."""
+
+ENV_MASTER_URL: Final = "FOGVERSE_MASTER_URL"
+"""Where ``fogverse status`` finds the master (default ``http://127.0.0.1:4280``)."""
+
+ENV_METRICS_PORT: Final = "FOGVERSE_METRICS_PORT"
+"""A stage's Prometheus port (its ``metrics_port`` setting); unset or 0: no metrics."""
+
 DEFAULT_LOCK_PORT: Final = 4242
 """FogVerse's distributed lock port; users' ConsumerStart code expects it."""
 

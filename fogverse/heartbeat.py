@@ -221,8 +221,9 @@ def reporter_for_stage(
 
     def totals() -> Totals:
         process = stats.step_seconds.get("process")
+        # The lag is known only while the stage measures it (with metrics on).
         return Totals(stats.consumed, stats.produced,
-                      None if process is None else process / places,
+                      None if process is None else process / places, stats.lag,
                       dead_lettered=stats.dead_lettered)
 
     return HeartbeatReporter(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import time
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TextIO
 
-__all__ = ["STEPS", "LatencyWindow", "ProfilingCsv", "StageStats"]
+__all__ = ["STEPS", "LatencyWindow", "ProfilingCsv", "StageStats", "StepHistograms"]
 
 STEPS: tuple[str, ...] = ("decode", "process", "encode", "send")
 
@@ -35,6 +36,39 @@ class LatencyWindow:
         return ordered[index]
 
 
+STEP_BUCKETS: tuple[float, ...] = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+"""Upper bounds (seconds) of the step-latency buckets: a pass-through step takes
+microseconds, a model's process() seconds."""
+
+
+class StepHistograms:
+    """Per-message time of each step, counted into fixed buckets.
+
+    Only counts, on the stage's own thread: an observation is a C bisect and an
+    increment, and the scrape (another thread) reads the lists as they are. The
+    sums are the stage's ``step_seconds``, which the path keeps anyway.
+    """
+
+    def __init__(self, bounds: tuple[float, ...] = STEP_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts: list[list[int]] = [[0] * (len(bounds) + 1) for _ in STEPS]
+        """Per step (STEPS order), per bucket; the last bucket is above every bound."""
+
+    def observe(self, step: int, seconds: float) -> None:
+        self.counts[step][bisect_left(self.bounds, seconds)] += 1
+
+    def observe_steps(self, decode: float, process: float, encode: float, send: float) -> None:
+        """One message's four step times at once (the plain path's one call per message)."""
+        bounds, (d, p, e, s) = self.bounds, self.counts
+        d[bisect_left(bounds, decode)] += 1
+        p[bisect_left(bounds, process)] += 1
+        e[bisect_left(bounds, encode)] += 1
+        s[bisect_left(bounds, send)] += 1
+
+
 @dataclass
 class StageStats:
     """What a stage did since it started. Timings are cumulative seconds."""
@@ -52,6 +86,10 @@ class StageStats:
     first_input_at: float | None = None
     """Monotonic time the first input arrived: throughput excludes start-up."""
     last_output_at: float | None = None
+    lag: int | None = None
+    """Messages in the assigned partitions not read yet, as last measured (with metrics on)."""
+    step_histograms: StepHistograms | None = None
+    """Per-message step times, kept only while the stage serves metrics."""
 
     def snapshot(self) -> dict[str, object]:
         """A plain dict for logs, heartbeats and status pages."""

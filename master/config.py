@@ -78,6 +78,7 @@ from deploy_scripts import ServiceSpec
 from fogverse.constants import (
     DEFAULT_CONTROL_TOPIC,
     DEFAULT_LOCK_PORT,
+    DEFAULT_MASTER_HTTP_PORT,
     ENV_BOOTSTRAP,
     ENV_CONTROL_KEY,
     MASTER_STATE_TOPIC,
@@ -128,7 +129,7 @@ __all__ = [
 DEFAULT_MASTER_GROUP = "fogverse-master"
 """The master's consumer group, and the namespace of its state records."""
 
-DEFAULT_HTTP_PORT = 4280
+DEFAULT_HTTP_PORT = DEFAULT_MASTER_HTTP_PORT
 """/status and /metrics; next to the lock port so a fog node opens one small range."""
 
 
@@ -229,11 +230,16 @@ def load_master_config(
     path: str | os.PathLike[str], env: Mapping[str, str] | None = None
 ) -> MasterSettings:
     """Read ``master.toml`` (the same keys as :class:`MasterAutoScalerConfig`)."""
-    with open(path, "rb") as f:
-        try:
+    try:
+        with open(path, "rb") as f:
             conf = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("config file", str(path), f"not valid TOML: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config file", str(path), f"not valid TOML: {exc}",
+                          hint="fix the line it names; examples/autoscale/master.toml is a "
+                          "working example") from None
+    except OSError as exc:
+        raise ConfigError("config file", str(path), f"cannot be read ({exc.strerror})",
+                          hint="check the --config path") from None
     settings = master_settings(conf, env)
     # Relative service directories mean "next to the config file".
     base = Path(path).resolve().parent

@@ -5,6 +5,7 @@ Shared by :mod:`master.config` and :mod:`master.service_config`.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,8 +28,10 @@ def no_unknown(where: str, conf: Mapping[str, Any], known: frozenset[str]) -> No
         raise ConfigError(where, conf, "expected a table / mapping")
     unknown = sorted(set(conf) - known)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}", conf[unknown[0]],
-                          f"unknown key; known keys: {', '.join(sorted(known))}")
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{where}.{unknown[0]}", conf[unknown[0]], "unknown key",
+                          hint=f"{guess}known keys: {', '.join(sorted(known))}")
 
 
 def section(conf: Mapping[str, Any], name: str, schema: type) -> dict[str, Any]:

@@ -15,10 +15,14 @@ __all__ = ["FleetCollector"]
 _NODE_GAUGES = (
     ("fogverse_node_score", "The scheduler's score of the node (higher takes work first)",
      "score"),
-    ("fogverse_node_battery_percent", "Battery percent the node reported", "battery_percent"),
-    ("fogverse_node_cpu_percent", "CPU utilisation the node reported", "cpu_percent"),
+    ("fogverse_node_battery_ratio", "Battery charge the node reported (0-1)",
+     "battery_percent"),
+    ("fogverse_node_cpu_utilization_ratio", "CPU utilisation the node reported (0-1)",
+     "cpu_percent"),
     ("fogverse_node_running_tasks", "Tasks the node says it runs", "running_tasks"),
 )
+_PERCENT = frozenset({"battery_percent", "cpu_percent"})
+"""Reported in percent; Prometheus wants ratios (0-1)."""
 
 
 class FleetCollector:
@@ -32,7 +36,8 @@ class FleetCollector:
             family = GaugeMetricFamily(name, doc, labels=["node"])
             for node in nodes:
                 if node[key] is not None:
-                    family.add_metric([node["node_id"]], float(node[key]))
+                    scale = 100.0 if key in _PERCENT else 1.0
+                    family.add_metric([node["node_id"]], float(node[key]) / scale)
             yield family
         yield _flags("fogverse_node_charging", "1 while the node charges",
                      [(n["node_id"], n["charging"]) for n in nodes])

@@ -7,17 +7,20 @@ a thousand heartbeats a second cost nothing here.
 
 from __future__ import annotations
 
+import errno
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from fogverse.errors import PortInUseError
 from master.dashboard import DASHBOARD_PATH, Dashboard
 from master.fleet_metrics import FleetCollector
 from master.status import StageStatus, to_json
+from master.status_views import NodeStatus
 
 if TYPE_CHECKING:
     from master.master import Master
@@ -44,8 +47,10 @@ class MasterCollector:
         if deployer is not None:
             yield _counter("fogverse_master_scale_actions", "Scale actions started", "action",
                            deployer.counts)
+            yield _decisions(deployer.reasons)
         yield from _stage_gauges(status.stages)
         yield from _scheduler_gauges(self._master.scheduler.metrics())
+        yield from _node_gauges(status.nodes)
 
 
 def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
@@ -55,15 +60,27 @@ def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> Counter
     return family
 
 
+def _decisions(reasons: Mapping[tuple[str, str, str], int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(
+        "fogverse_master_scaling_decisions",
+        "Auto-deployer decisions by stage, action and reason code (a hold counts when its "
+        "reason changes)", labels=["stage", "action", "reason"])
+    for labels, value in sorted(reasons.items()):
+        family.add_metric(list(labels), value)
+    return family
+
+
 _GAUGES: list[tuple[str, str, Callable[[StageStatus], float | None]]] = [
     ("fogverse_stage_live_instances", "Live instances of the stage", lambda s: s.live),
-    ("fogverse_stage_consumed_rate", "Messages/s the stage consumes", lambda s: s.consumed_rate),
-    ("fogverse_stage_produced_rate", "Messages/s the stage produces", lambda s: s.produced_rate),
+    ("fogverse_stage_consumed_messages_per_second", "Messages/s the stage consumes",
+     lambda s: s.consumed_rate),
+    ("fogverse_stage_produced_messages_per_second", "Messages/s the stage produces",
+     lambda s: s.produced_rate),
     ("fogverse_stage_output_input_ratio", "Output/input rate ratio",
      lambda s: s.assessment.ratio if s.assessment else None),
-    ("fogverse_stage_lag", "Consumer group lag on the source topic",
+    ("fogverse_stage_lag_messages", "Consumer group lag on the source topic",
      lambda s: s.assessment.lag if s.assessment else None),
-    ("fogverse_stage_input_rate", "Messages/s arriving in the source topic",
+    ("fogverse_stage_input_messages_per_second", "Messages/s arriving in the source topic",
      lambda s: s.assessment.input_rate if s.assessment else None),
 ]
 
@@ -90,6 +107,22 @@ def _scheduler_gauges(metrics: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
     for (kind, state), count in sorted(metrics["task_counts"].items()):
         tasks.add_metric([kind, state], count)
     yield tasks
+
+
+def _node_gauges(nodes: list[NodeStatus]) -> Iterator[GaugeMetricFamily]:
+    """The master's own machine (the fleet's collector covers the agents' nodes)."""
+    mine = [n for n in nodes if n.source == "master"]
+    battery = GaugeMetricFamily("fogverse_scheduler_node_battery_ratio",
+                                "Battery charge of the node (0-1), if it runs on one",
+                                labels=["node"])
+    instances = GaugeMetricFamily("fogverse_scheduler_node_instances",
+                                  "Stage instances heartbeating from the node", labels=["node"])
+    for node in mine:
+        if node.battery_percent is not None:
+            battery.add_metric([node.node_id], node.battery_percent / 100)
+        instances.add_metric([node.node_id], len(node.instances))
+    yield battery
+    yield instances
 
 
 class StatusServer:
@@ -126,7 +159,13 @@ class StatusServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self._host, self._port)
-        await self._site.start()
+        try:
+            await self._site.start()
+        except OSError as exc:
+            await self.stop()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError("http_port", self._port, self._host) from None
+            raise
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -10,10 +10,10 @@ their own (FogVerse's README does), in which case it is the user's to start them
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from deploy_scripts import DeployScripts, LocalProvider
+from deploy_scripts import DeployScripts, LocalProvider, ServiceSpec
 from deploy_scripts.docker import DockerProvider
 from deploy_scripts.docker_spec import docker_service
 from deploy_scripts.kubernetes import KubernetesProvider
@@ -21,6 +21,7 @@ from deploy_scripts.kubernetes_spec import service_spec
 from fogverse.constants import (
     ENV_BOOTSTRAP,
     ENV_CONTROL_KEY,
+    PROVIDER_AGENT,
     PROVIDER_DOCKER,
     PROVIDER_KUBERNETES,
     PROVIDER_LOCAL,
@@ -42,6 +43,7 @@ __all__ = [
     "add_kubernetes_provider",
     "add_local_provider",
     "build_workers",
+    "check_providers",
     "stage_env",
 ]
 
@@ -61,6 +63,9 @@ class MasterWorkers:
     lock: DistributedLockWorker | None = None
     fleet: FleetWorker | None = None
     all: list[BaseWorker] = field(default_factory=list)
+
+
+BUILTIN_PROVIDERS = (PROVIDER_LOCAL, PROVIDER_DOCKER, PROVIDER_AGENT, PROVIDER_KUBERNETES)
 
 
 def build_workers(
@@ -167,6 +172,18 @@ def add_kubernetes_provider(settings: MasterSettings, scripts: DeployScripts) ->
         PROVIDER_KUBERNETES,
         KubernetesProvider(specs, stage_env(settings), master_id=settings.consumer_group_id),
     )
+
+
+def check_providers(services: Mapping[str, ServiceSpec], known: Sequence[str]) -> None:
+    """A declared service whose provider nobody registered could never start: say so now."""
+    for name, svc in sorted(services.items()):
+        if svc.provider not in known:
+            builtin = ", ".join(BUILTIN_PROVIDERS)
+            raise ConfigError(
+                f"services.{name}.provider", svc.provider,
+                f"unknown provider; registered: {', '.join(known) or 'none'}",
+                hint=f"use a built-in provider ({builtin}) or register a deploy function "
+                f"with deploy_scripts.set_deploy_functions({svc.provider!r}, fn)")
 
 
 def stage_env(settings: MasterSettings) -> dict[str, str]:

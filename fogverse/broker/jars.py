@@ -72,8 +72,8 @@ def require_tools(*names: str) -> dict[str, str]:
     missing = [name for name, path in found.items() if path is None]
     if missing:
         raise BrokerUnavailableError(
-            f"cannot start the embedded Kafka broker: {' and '.join(missing)} not found on PATH. "
-            + INSTALL_HINT
+            f"cannot start the embedded Kafka broker: {' and '.join(missing)} not found on PATH",
+            hint=INSTALL_HINT,
         )
     return {name: path for name, path in found.items() if path is not None}
 

@@ -105,6 +105,18 @@ class AioConsumer:
     def assignment(self) -> list[TopicPartitionKey]:
         return [(tp.topic, tp.partition) for tp in self.native.assignment()]
 
+    async def lag(self) -> int | None:
+        lag, known = 0, False
+        for tp in self.native.assignment():
+            # Known once a fetch of this partition came back; until then its
+            # position might still need a request to the broker, so it is skipped.
+            high = self.native.highwater(tp)
+            if high is None:
+                continue
+            lag += max(0, high - await self.native.position(tp))
+            known = True
+        return lag if known else None
+
     async def close(self) -> None:
         if self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)

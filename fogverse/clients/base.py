@@ -109,6 +109,12 @@ class ConsumerClient(Protocol):
 
     def assignment(self) -> list[TopicPartitionKey]: ...
 
+    async def lag(self) -> int | None:
+        """Unread messages in the assigned partitions, from what the client already
+        knows (its positions and the high watermarks of its last fetches); None while
+        no assigned partition has both."""
+        ...
+
     async def close(self) -> None:
         """Leave the group (what is not committed is read again by the next owner)."""
         ...

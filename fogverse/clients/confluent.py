@@ -103,6 +103,16 @@ class ConfluentConsumer:
     def assignment(self) -> list[TopicPartitionKey]:
         return [(tp.topic, tp.partition) for tp in self.native.assignment()]
 
+    async def lag(self) -> int | None:
+        # Both calls read librdkafka's local state: no request to the broker.
+        lag, known = 0, False
+        for tp in self.native.position(self.native.assignment()):
+            _low, high = self.native.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                lag += max(0, high - tp.offset)
+                known = True
+        return lag if known else None
+
     async def close(self) -> None:
         await self._fetcher.close()
         await asyncio.to_thread(self.native.close)

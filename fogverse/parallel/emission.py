@@ -24,6 +24,7 @@ from fogverse.parallel.reorder import ReorderBuffer, Ticket
 from fogverse.parallel.slots import Slots
 from fogverse.runtime.flight import InFlight
 from fogverse.runtime.runnable import Runnable
+from fogverse.stats import STEPS
 
 __all__ = ["Job", "ParallelEmission"]
 
@@ -162,6 +163,8 @@ class ParallelEmission(Runnable):
 
     def _take_done(self, flight: InFlight, outcome: Done) -> bytes | None:
         self.stats.step_seconds["process"] += outcome.seconds
+        if self.stats.step_histograms is not None:
+            self.stats.step_histograms.observe(STEPS.index("process"), outcome.seconds)
         # decode and encode ran in the worker too; their time is in here.
         if flight.timings is not None:
             flight.timings["process"] = outcome.seconds

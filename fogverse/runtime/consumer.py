@@ -211,6 +211,14 @@ class Consumer(Runnable):
             return seconds
         return None
 
+    async def consumer_lag(self) -> int | None:
+        """Unread messages in the assigned partitions, from what the client already knows
+        (its positions and the high watermarks of its last fetches: no request)."""
+        consumer = self.consumer
+        if consumer is None:
+            return None
+        return await consumer.lag()
+
     def _consumer_error(self, err: ClientError) -> None:
         if err.fatal():
             self._halt(StageError(f"{self.name}: the consumer failed: {err}"))

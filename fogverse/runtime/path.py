@@ -178,6 +178,8 @@ class MessagePath(ErrorPolicy):
         codec_decode, codec_encode = self._codec_decode, self._codec_encode
         process, spent = self.process, self._spent
         clock = time.perf_counter
+        histograms = self.stats.step_histograms
+        observe = None if histograms is None else histograms.observe_steps
         for flight, data in items:
             self._flight = flight
             self._message = ctx = flight.ctx
@@ -227,10 +229,14 @@ class MessagePath(ErrorPolicy):
                     break
                 continue
             if plain:
+                sent = clock()
                 spent[0] += decoded - started
                 spent[1] += processed - decoded
                 spent[2] += encoded - processed
-                spent[3] += clock() - encoded
+                spent[3] += sent - encoded
+                if observe is not None:
+                    observe(decoded - started, processed - decoded, encoded - processed,
+                            sent - encoded)
                 if not forwards:
                     self._finished(flight)
             else:
@@ -271,6 +277,9 @@ class MessagePath(ErrorPolicy):
     def _spend(self, flight: InFlight, index: int, started: float) -> None:
         elapsed = time.perf_counter() - started
         self._spent[index] += elapsed
+        histograms = self.stats.step_histograms
+        if histograms is not None:
+            histograms.observe(index, elapsed)
         if flight.timings is not None:
             flight.timings[STEPS[index]] = elapsed
 

@@ -32,6 +32,7 @@ from fogverse.offsets import CommitTracker
 from fogverse.runtime.flight import Delivery, InFlight
 from fogverse.runtime.path import HOOK_NAMES, MessagePath
 from fogverse.runtime.policy import StageError
+from fogverse.stage_metrics import start_metrics
 from fogverse.stats import STEPS, ProfilingCsv, StageStats
 from fogverse.topics import TOPIC_FILE, apply_working_directory_file
 
@@ -47,6 +48,8 @@ class Runnable(MessagePath):
     """FogVerse's ``topic.yaml``, applied from the working directory at start; None skips it."""
     _own_setting_names: tuple[str, ...] = ()
     """Settings a subclass takes besides StageConfig's (a misspelling is checked against both)."""
+    served_metrics_port: int | None = None
+    """The port the stage's Prometheus metrics are on, once it started with ``metrics_port``."""
 
     def __init__(
         self, config: StageConfig | None = None, *, codec: Codec | None = None,
@@ -167,7 +170,7 @@ class Runnable(MessagePath):
                 self._background.append(task)
 
     _background_starters: tuple[Callable[[Runnable], asyncio.Task[None] | None], ...] = (
-        start_heartbeats,
+        start_metrics, start_heartbeats,
     )
     """What runs beside the main loop; each task is cancelled when the stage closes."""
 
@@ -230,6 +233,10 @@ class Runnable(MessagePath):
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.remove_signal_handler(sig)
+
+    async def consumer_lag(self) -> int | None:
+        """Messages waiting in this instance's partitions; None when it reads none."""
+        return None
 
     def _poll_deliveries(self) -> None:
         if self.producer is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -10,8 +11,11 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from fogverse.admin import AdminError
+from fogverse.errors import BrokerUnavailableError
 
 __all__ = ["STATUS_TOPIC_CONFIG", "ensure_task_topics", "partitions_of"]
+
+_log = logging.getLogger("fogverse.kafka")
 
 STATUS_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 """Only each task's latest status matters; compaction keeps the topic as small as the
@@ -23,13 +27,20 @@ def ensure_task_topics(
     timeout: float = 15.0,
 ) -> None:
     """Create the submissions and (compacted) status topics unless they exist. Blocking."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **extra})
+    # librdkafka's own log goes through logging, not raw onto stderr.
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _log, **extra}
+    admin = AdminClient(conf)
     specs = [NewTopic(tasks_topic, num_partitions=1, replication_factor=-1),
              NewTopic(status_topic, num_partitions=1, replication_factor=-1,
                       config=dict(STATUS_TOPIC_CONFIG))]
     for name, future in admin.create_topics(specs, operation_timeout=timeout).items():
         try:
             future.result(timeout)
+        except TimeoutError:
+            raise BrokerUnavailableError(
+                f"no Kafka broker answered at {bootstrap} within {timeout:.0f}s",
+                hint="check --bootstrap / $FOGVERSE_BOOTSTRAP, or start a broker with "
+                "`fogverse broker`") from None
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:

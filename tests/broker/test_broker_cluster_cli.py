@@ -69,6 +69,6 @@ def test_the_cli_starts_three_jvms_and_stops_them_all(tmp_path: Path) -> None:
 def test_bad_cluster_options_name_the_setting(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["broker", *argv]) == 1
+    assert main(["broker", *argv]) == 2  # a user mistake
     assert "--nodes" in capsys.readouterr().err
 

@@ -76,7 +76,7 @@ def test_missing_java_names_what_to_install_and_the_alternatives(empty_path: Pat
     with pytest.raises(BrokerUnavailableError) as caught:
         EmbeddedBroker().start()
     assert "java not found on PATH" in str(caught.value)
-    _assert_says_what_to_install(str(caught.value))
+    _assert_says_what_to_install(str(caught.value.hint))
 
 
 def test_missing_maven_on_first_download_is_named(empty_path: Path, tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_missing_maven_on_first_download_is_named(empty_path: Path, tmp_path: Pa
     with pytest.raises(BrokerUnavailableError) as caught:
         ensure_kafka_jars("4.1.1", tmp_path / "cache")
     assert "mvn not found" in str(caught.value)
-    _assert_says_what_to_install(str(caught.value))
+    _assert_says_what_to_install(str(caught.value.hint))
 
 
 def test_cli_without_java_prints_the_hint_and_fails(empty_path: Path) -> None:
@@ -96,10 +96,12 @@ def test_cli_without_java_prints_the_hint_and_fails(empty_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stdout == ""
-    assert "java not found on PATH" in done.stderr
-    _assert_says_what_to_install(done.stderr)
+    error, hint = done.stderr.splitlines()
+    assert error.startswith("fogverse: ") and "java not found on PATH" in error
+    assert hint.startswith("hint: ")
+    _assert_says_what_to_install(hint)
 
 
 def test_jars_are_fetched_once_then_served_from_the_cache(fake_maven: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from fogverse.wire.tasks import (
 from master.nodes import NodeBook, capacity_of
 from master.scheduling import Scheduler, ThermalState
 from master.tasks import TaskDesk
+from tests.metric_names import check_metric_names
 
 
 def report(node_id: str, incarnation: str = "one", **fields: Any) -> NodeCapacity:
@@ -144,12 +145,13 @@ def test_fleet_metrics_show_nodes_and_the_queue() -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(fleet))
     text = generate_latest(registry).decode()
-    assert 'fogverse_node_battery_percent{node="phone"} 15.0' in text
+    assert 'fogverse_node_battery_ratio{node="phone"} 0.15' in text
     assert 'fogverse_node_charging{node="phone"} 0.0' in text
     assert 'fogverse_node_running_instances{node="phone"} 1.0' in text
     assert 'fogverse_node_thermal_state{node="desktop",state="normal"} 1.0' in text
     assert 'fogverse_tasks{state="queued"} 1.0' in text
     assert 'fogverse_node_score{node="desktop"}' in text
+    assert check_metric_names(text) == []
     status = fleet.status()
     phone = next(n for n in status["nodes"] if n["node_id"] == "phone")
     assert phone["blocker"] == "battery_below_minimum" and phone["charging"] is False

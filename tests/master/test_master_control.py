@@ -21,6 +21,7 @@ from confluent_kafka import Producer
 from deploy_scripts import DeployConfig, DeployResult, DeployScripts
 from fogverse.control import AutoScaleRequest, Heartbeat, encode_control
 from master import AutoScaleComponent, Worker
+from tests.metric_names import check_metric_names
 from tests.polling import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -58,7 +59,7 @@ async def test_garbage_and_unsafe_requests_leave_the_master_running(
         "included_worker": [Worker.AUTO_DEPLOYER, Worker.STATISTIC_WORKER,
                             Worker.INPUT_OUTPUT_WORKER],
         "auto_deployer_config": {"startup_grace": 0},
-        "services": {"svc": {"provider": "REC", "max_instance": 2, "min_instance": 1,
+        "services": {"svc": {"provider": "REC", "max_instance": 2, "min_instance": 2,
                              "extra_configs": {"zone": "a"}}},
     }, scripts)
     await master.start()
@@ -73,7 +74,8 @@ async def test_garbage_and_unsafe_requests_leave_the_master_running(
             encode_control(AutoScaleRequest("in", "x", "evil", "REC", 9), "evil"),
             encode_control(Heartbeat("old", "svc"), "old", sent_at=1.0),
             encode_control(request, "inst"),
-            encode_control(Heartbeat("external", "svc", "in", "out", 5, 5), "external"),
+            encode_control(Heartbeat("external", "svc", "in", "out", 5, 5, node_id="phone-7"),
+                           "external"),
         ])
         await wait_until(lambda: master.deployer is not None and bool(master.deployer.stages()),
                          what="the request's stage to be planned")
@@ -96,12 +98,51 @@ async def test_garbage_and_unsafe_requests_leave_the_master_running(
         served = json.loads(body)
         assert [s["stage"] for s in served["stages"]] == ["in->out"]
         assert served["stages"][0]["live"] == 1
+        # Where things run, and why the deployer acted (rec-1 never heartbeats).
+        await wait_until(lambda: bool(master.status().scale_actions),
+                         what="the deployer's first scale-out")
+        kind, body = await asyncio.to_thread(fetch, base + "/status")
+        served = json.loads(body)
+        instances = {i["instance_id"]: i for i in served["instances"]}
+        assert instances["external"]["node"] == "phone-7"
+        assert instances["external"]["state"] == "live"
+        assert instances["rec-1"]["state"] == "starting"
+        assert [n["source"] for n in served["nodes"]] == ["master"]
+        assert 0 <= served["nodes"][0]["score"] <= 1
+        first = served["scale_actions"][0]
+        assert (first["stage"], first["action"], first["code"]) == (
+            "in->out", "scale_out", "below_min")
+        assert first in served["decisions"] and first["at"] > 1e9
+        assert "pending" in served["tasks"]
+        await _check_the_status_command(base)
         _, metrics = await asyncio.to_thread(fetch, base + "/metrics")
         text = metrics.decode()
         assert 'fogverse_master_dropped_messages_total{reason="not_msgpack"} 1.0' in text
         assert 'fogverse_stage_live_instances{stage="in->out"} 1.0' in text
+        assert ('fogverse_master_scaling_decisions_total{action="scale_out",reason="below_min",'
+                'stage="in->out"} 1.0') in text
+        assert check_metric_names(text) == []
     finally:
         await master.close()
+
+
+async def _check_the_status_command(base: str) -> None:
+    """``fogverse status`` as a user runs it: a table in 100 columns, and JSON."""
+    table = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "fogverse", "status", "--url", base],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100, table.stdout
+    assert any(line.split()[:3] == ["external", "in->out", "phone-7"] for line in lines)
+    assert any(line.split()[:2] == ["in->out", "svc"] for line in lines)
+    assert any("scale_out" in line and "below_min: 1 instance(s) < min_instance 2" in line
+               for line in lines)
+    raw = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "fogverse", "status", "--url", base, "--json"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert raw.returncode == 0, raw.stderr
+    assert {"stages", "instances", "nodes", "tasks", "decisions"} <= set(json.loads(raw.stdout))
 
 
 def test_cli_runs_and_sigterm_stops_the_master_and_its_instances(

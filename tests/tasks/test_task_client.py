@@ -104,4 +104,4 @@ def test_the_cli_submits_and_reads_status(kafka_bootstrap: str, topics: Topics) 
     assert missing.returncode == 1 and "no status for task nope" in missing.stderr
     bad = subprocess.run([*base, "submit", "echo", "--payload", "{oops"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "--payload" in bad.stderr
+    assert bad.returncode == 2 and "--payload" in bad.stderr
