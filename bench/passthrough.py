@@ -5,6 +5,9 @@ re-encode each with msgpack, and produce it to an output topic; each uses its
 own consumer group on the same broker in the same run. The raw loop auto-commits
 (weaker than our at-least-once commits), so the ratio is conservative.
 
+A third run per round is the same stage with metrics on (``metrics_port``):
+``metrics_on_ratio`` is its rate over the stage's without, per round.
+
 The raw loop's two modes (about 86k and about 214k msg/s on a 2-core box, from
 one round to the next): every round reads full batches (about 500 messages per
 fetch), never meets a full producer queue, and spends the same CPU time per
@@ -80,6 +83,9 @@ def raw_loop(servers: str, source: str, target: str, count: int, same_producer: 
     return elapsed
 
 
+METRICS_PORTS = range(19400, 19500)
+"""Where the metrics-on stage serves (the first free one)."""
+
 RAW_CPU: list[float] = []
 """The raw loops' own CPU seconds per message, one entry per run."""
 
@@ -89,11 +95,15 @@ class PassThrough(Consumer):
 
 
 def stage_loop(servers: str, source: str, target: str, count: int,
-               client: str | None = None) -> float:
+               client: str | None = None, metrics: bool = False) -> float:
+    # With metrics: a free port, so every step of every message is timed and counted.
     stage = PassThrough(consumer_topic=source, producer_topic=target, consumer_servers=servers,
                         group_id=fresh("stage"), max_messages=count, heartbeat=False,
-                        client=client)
+                        client=client,
+                        metrics_port=f"{METRICS_PORTS.start}-{METRICS_PORTS.stop}"
+                        if metrics else None)
     asyncio.run(stage.run())
+    assert not metrics or stage.stats.step_histograms is not None
     # From the first input to the last output delivered, as for the raw loop.
     assert stage.stats.first_input_at is not None and stage.stats.last_output_at is not None
     return stage.stats.last_output_at - stage.stats.first_input_at
@@ -115,6 +125,7 @@ def main() -> None:
             "plain": lambda: raw_loop(servers, source, fresh("plain-out"), n, same_producer=False),
             "stage": lambda: stage_loop(servers, source, fresh("st-out"), n),
             "aiokafka": lambda: stage_loop(servers, source, fresh("aio-out"), n, "aiokafka"),
+            "metrics": lambda: stage_loop(servers, source, fresh("sm-out"), n, metrics=True),
         }
         rates: dict[str, list[float]] = {name: [] for name in runs}
         for round_ in range(args.rounds):
@@ -125,7 +136,8 @@ def main() -> None:
             print(f"round {round_ + 1}: raw {rates['raw'][-1]:,.0f} msg/s (default producer "
                   f"{rates['plain'][-1]:,.0f}), stage {rates['stage'][-1]:,.0f} msg/s, "
                   f"ratio {rates['stage'][-1] / rates['raw'][-1]:.2f}; aiokafka stage "
-                  f"{rates['aiokafka'][-1]:,.0f} msg/s", flush=True)
+                  f"{rates['aiokafka'][-1]:,.0f} msg/s; with metrics "
+                  f"{rates['metrics'][-1]:,.0f} msg/s", flush=True)
     # The median of per-round ratios: each round's pair ran back to back, so a
     # noisy neighbour on this 2-core box affects both sides of a ratio alike.
     ratios = [s / r for s, r in zip(rates["stage"], rates["raw"], strict=True)]
@@ -139,12 +151,16 @@ def main() -> None:
     ratio = statistics.median(ratios)
     aio_ratio = statistics.median(
         a / s for a, s in zip(rates["aiokafka"], rates["stage"], strict=True))
+    # Metrics on against off, round by round (both stages, back to back).
+    metrics_ratio = statistics.median(
+        m / s for m, s in zip(rates["metrics"], rates["stage"], strict=True))
     med = {name: statistics.median(values) for name, values in rates.items()}
     print(f"median: raw {med['raw']:,.0f} msg/s, stage {med['stage']:,.0f} msg/s, "
           f"ratio {ratio:.2f} (target >= 0.8); raw with a default producer "
           f"{med['plain']:,.0f} msg/s; best stage round against the fastest raw round "
           f"({fastest_raw:,.0f} msg/s): {vs_fastest:.2f} (target >= 0.5); aiokafka stage "
-          f"{med['aiokafka']:,.0f} msg/s, {aio_ratio:.2f} of the default stage (target >= 0.5)")
+          f"{med['aiokafka']:,.0f} msg/s, {aio_ratio:.2f} of the default stage (target >= 0.5); "
+          f"with metrics on {med['metrics']:,.0f} msg/s, {metrics_ratio:.2f} of the stage without")
     emit({"bench": "passthrough", "messages": n, "rounds": args.rounds,
           "raw_msgs_per_s": round(med["raw"]), "raw_default_producer_msgs_per_s":
           round(med["plain"]), "stage_msgs_per_s": round(med["stage"]),
@@ -154,7 +170,9 @@ def main() -> None:
           "ratio_vs_fastest_raw": round(vs_fastest, 3), "target_ratio_vs_fastest_raw": 0.5,
           "raw_cpu_us_per_msg": round(statistics.median(RAW_CPU) * 1e6, 2),
           "aiokafka_stage_msgs_per_s": round(med["aiokafka"]),
-          "aiokafka_ratio": round(aio_ratio, 3), "target_aiokafka_ratio": 0.5})
+          "aiokafka_ratio": round(aio_ratio, 3), "target_aiokafka_ratio": 0.5,
+          "stage_metrics_on_msgs_per_s": round(med["metrics"]),
+          "metrics_on_ratio": round(metrics_ratio, 3)})
 
 if __name__ == "__main__":
     main()
