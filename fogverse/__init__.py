@@ -18,7 +18,9 @@ from fogverse.errors import (
     DecodeError,
     EncodeError,
     FogVerseError,
+    MasterUnreachableError,
     MissingDependencyError,
+    PortInUseError,
     SourceExhaustedError,
 )
 from fogverse.frames import FrameCodec
@@ -48,6 +50,7 @@ from fogverse.parallel import (
 )
 from fogverse.runtime import Consumer, Producer, Runnable, StageError
 from fogverse.stats import StageStats
+from fogverse.status_table import render_status
 from fogverse.storage import ConsumerStorage
 
 if TYPE_CHECKING:
@@ -104,6 +107,7 @@ __all__ = [
     "LockTimeoutError",
     "LockToken",
     "LockUnavailableError",
+    "MasterUnreachableError",
     "MessageContext",
     "MissingDependencyError",
     "MsgpackCodec",
@@ -116,6 +120,7 @@ __all__ = [
     "ParallelRunnable",
     "ParallelSettings",
     "PoolBrokenError",
+    "PortInUseError",
     "Processor",
     "ProcessorError",
     "ProcessorSetupError",
@@ -133,4 +138,5 @@ __all__ = [
     "TaskStatus",
     "UnpicklableProcessorError",
     "WorkerCrashedError",
+    "render_status",
 ]
