@@ -23,11 +23,15 @@ BAD = {7, 70, 170}
 
 
 class Readings(Producer):
+    """COUNT readings, then nothing until stopped (its metrics stay up to be scraped)."""
+
     def __init__(self, **settings: Any) -> None:
-        super().__init__(max_messages=COUNT, **settings)
+        super().__init__(**settings)
         self.seq = -1
 
-    def receive(self) -> dict[str, int]:
+    def receive(self) -> dict[str, int] | None:
+        if self.seq + 1 >= COUNT:
+            return None
         self.seq += 1
         return {"seq": self.seq}
 
@@ -86,8 +90,10 @@ async def test_two_stages_on_one_port_range_count_what_they_did(
     # One range, one port each.
     assert {stage.served_metrics_port, source.served_metrics_port} == {first, first + 1}
     try:
+        await wait_until(lambda: source.stats.produced == COUNT, timeout=60, what="every reading")
         at_source = await asyncio.to_thread(scrape, source.served_metrics_port)  # type: ignore[arg-type]
-        assert ("fogverse_stage_start_time_seconds", (("stage", "Readings"),)) in at_source
+        assert at_source[("fogverse_stage_messages_out_total", (("stage", "Readings"),))] == COUNT
+        source.stop()
         await feeding
         await wait_until(lambda: stage.stats.consumed == COUNT and stage.stats.lag == 0,
                          timeout=60, what="every reading consumed and the lag measured")

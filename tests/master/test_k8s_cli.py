@@ -108,5 +108,5 @@ def test_deployment_prints_what_the_provider_creates(
 def test_a_service_keda_cannot_scale_is_a_clear_error(
     config: str, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
 ) -> None:
-    assert main(["k8s", *argv, "--config", config]) == 1
+    assert main(["k8s", *argv, "--config", config]) == 2  # a user mistake
     assert words in capsys.readouterr().err
