@@ -22,10 +22,10 @@ from typing import Any
 
 from deploy_scripts import DeployScripts, ServiceVersion
 from fogverse.admin import KafkaAdmin
+from fogverse.clients.confluent import BACKEND as CONFLUENT
 from fogverse.config import connection_settings
 from fogverse.constants import ENV_CONTROL_KEY
 from fogverse.control import RolloutRequest
-from fogverse.runtime.kafka_io import wait_for_broker
 from master.config import MasterSettings, master_settings
 from master.control_reader import ControlReader
 from master.dispatcher import Dispatcher
@@ -236,8 +236,10 @@ class Master:
             add_kubernetes_provider(settings, self.deploy_scripts)
             check_providers(settings.services, self.deploy_scripts.providers)
         # One clear error for a wrong address, before any client retries for minutes.
-        await wait_for_broker(settings.consumer_servers, dict(settings.kafka_extra),
-                              _CONNECT_ATTEMPTS, 0.5)
+        # The master administers topics with confluent-kafka whatever its stages use.
+        probe = await CONFLUENT.connect(settings.consumer_servers, settings.kafka_extra,
+                                        _CONNECT_ATTEMPTS, 0.5)
+        await probe.close()
         self.admin = KafkaAdmin(
             settings.consumer_servers, connection_settings(settings.kafka_extra)
         )
