@@ -73,8 +73,9 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_two_stages_on_one_port_range_count_what_they_did(
-    kafka_bootstrap: str, unique: Callable[[str], str]
+    kafka_bootstrap: str, unique: Callable[[str], str], client: str
 ) -> None:
+    # On both backends: the lag is read through the client interface.
     first = free_ports(2)
     common = {"consumer_servers": kafka_bootstrap, "heartbeat": False,
               "metrics_port": f"{first}-{first + 1}"}
