@@ -89,8 +89,11 @@ def node_statuses(
     for inst in instances:
         if inst.node is not None:
             by_node.setdefault(inst.node, []).append(inst.instance_id)
+    agents = list(agents)
+    # With a fleet the scheduler's nodes are the agents' (listed below, as they report).
+    reported = {str(node["node_id"]) for node in agents}
     out = []
-    for node_id in sorted(scheduler.nodes):
+    for node_id in sorted(set(scheduler.nodes) - reported):
         record = scheduler.nodes[node_id]
         cap = record.capacity
         # The master names its machine ``master@<host>``; instances there beat as ``<host>``.
