@@ -6,7 +6,6 @@ table lists what differs from the default backend.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,7 +25,7 @@ from fogverse.clients.aio_producer import AioProducer
 from fogverse.clients.aio_tail import AioTail
 from fogverse.clients.aio_thread import ThreadedProducer
 from fogverse.clients.base import ClientError
-from fogverse.clients.errors import unreachable
+from fogverse.clients.errors import with_retries
 from fogverse.config import StageConfig
 from fogverse.constants import CLIENT_AIOKAFKA
 from fogverse.errors import FogVerseError
@@ -72,21 +71,17 @@ class AioBackend:
 
     async def connect(self, servers: str, extra: Mapping[str, Any], attempts: int,
                       backoff: float) -> AioAdmin:
-        delay = backoff
-        for attempt in range(1, attempts + 1):
+        async def once(_pause: float) -> AioAdmin:
             admin = AIOKafkaAdminClient(**admin_options(servers, extra))
             try:
                 await admin.start()
                 await admin.list_topics()
-                return AioAdmin(admin)
-            except (KafkaError, OSError) as exc:
+            except (KafkaError, OSError):
                 await admin.close()
-                log.warning("broker %s unreachable (attempt %d/%d): %r",
-                            servers, attempt, attempts, exc)
-                if attempt < attempts:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-        raise unreachable(servers, attempts)
+                raise
+            return AioAdmin(admin)
+
+        return await with_retries(servers, attempts, backoff, once, (KafkaError, OSError))
 
     def consumer(self, config: StageConfig, group_id: str, client_id: str,
                  tracker: CommitTracker, size: Callable[[], int],

@@ -22,7 +22,7 @@ from fogverse.clients.confluent_conf import admin_conf, consumer_conf, producer_
 from fogverse.clients.confluent_fetch import Fetcher
 from fogverse.clients.confluent_latest import latest_start
 from fogverse.clients.confluent_tail import ConfluentTail
-from fogverse.clients.errors import unreachable
+from fogverse.clients.errors import with_retries
 from fogverse.config import StageConfig
 from fogverse.constants import CLIENT_CONFLUENT
 from fogverse.offsets import CommitTracker, TopicPartitionKey
@@ -172,18 +172,11 @@ class ConfluentBackend:
     async def connect(self, servers: str, extra: Mapping[str, Any], attempts: int,
                       backoff: float) -> ConfluentAdmin:
         admin = AdminClient(admin_conf(servers, dict(extra)))
-        delay = backoff
-        for attempt in range(1, attempts + 1):
-            try:
-                await asyncio.to_thread(admin.list_topics, timeout=max(delay, 2.0))
-                return ConfluentAdmin(admin)
-            except KafkaException as exc:
-                log.warning("broker %s unreachable (attempt %d/%d): %s",
-                            servers, attempt, attempts, exc)
-                if attempt < attempts:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-        raise unreachable(servers, attempts)
+        async def once(pause: float) -> ConfluentAdmin:
+            await asyncio.to_thread(admin.list_topics, timeout=max(pause, 2.0))
+            return ConfluentAdmin(admin)
+
+        return await with_retries(servers, attempts, backoff, once, (KafkaException,))
 
     def consumer(self, config: StageConfig, group_id: str, client_id: str,
                  tracker: CommitTracker, size: Callable[[], int],

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from fogverse.errors import BrokerUnavailableError
 
-__all__ = ["unreachable"]
+__all__ = ["unreachable", "with_retries"]
+
+T = TypeVar("T")
+log = logging.getLogger("fogverse.clients")
 
 
 def unreachable(servers: str, attempts: int) -> BrokerUnavailableError:
@@ -15,3 +23,20 @@ def unreachable(servers: str, attempts: int) -> BrokerUnavailableError:
         "settings, $CONSUMER_SERVERS, $FOGVERSE_BOOTSTRAP) or start a broker with "
         "`fogverse broker`",
     )
+
+
+async def with_retries(servers: str, attempts: int, backoff: float,
+                       once: Callable[[float], Awaitable[T]],
+                       failures: tuple[type[BaseException], ...]) -> T:
+    """``once(pause)`` until it answers, doubling the pause (at most 10 s); then unreachable."""
+    delay = backoff
+    for attempt in range(1, attempts + 1):
+        try:
+            return await once(delay)
+        except failures as exc:
+            log.warning("broker %s unreachable (attempt %d/%d): %s",
+                        servers, attempt, attempts, exc)
+            if attempt < attempts:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+    raise unreachable(servers, attempts)
